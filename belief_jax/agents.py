@@ -1,0 +1,156 @@
+"""The three agents of Humplik et al. (2019) as one flax module, chosen by `AgentConfig.kind`.
+
+- `rnn`: one recurrent core → policy and critic heads; RL loss only.
+- `aux_head`: the same plus an auxiliary head on the core predicting the task info; the
+  auxiliary loss shapes the shared core.
+- `belief`: a separate belief network (own core + auxiliary head) trained only by the
+  auxiliary loss. Its output, the belief's distribution parameters, passes a stop-gradient
+  and feeds policy and critic with the raw input. Policy and critic torsos are recurrent or
+  feed-forward (a belief that is a sufficient statistic makes memory unnecessary).
+
+All inputs are time-major [T, B, ...]; acting is a T = 1 call.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from belief_jax.config import NetworkConfig
+from belief_jax.networks import MLP, AuxHead, InformationBottleneck, RecurrentCore
+from envs.core import Box, Discrete, TaskInfoSpec
+
+
+class AgentInput(NamedTuple):
+    """x_t of the paper: observation, previous action and reward, first-step-of-episode flag;
+    plus `trial_start`, which resets the recurrent state."""
+
+    obs: jax.Array
+    prev_action: jax.Array  # one-hot for discrete actions
+    prev_reward: jax.Array
+    episode_start: jax.Array
+    trial_start: jax.Array
+
+
+class AgentCarry(NamedTuple):
+    core: Any = None      # rnn / aux_head
+    belief: Any = None    # belief agent
+    policy: Any = None    # belief agent with a recurrent policy torso
+    critic: Any = None    # ... and a separate recurrent critic
+
+
+class IBNoise(NamedTuple):
+    """Standard-normal noise for each information bottleneck, drawn once at acting time."""
+
+    belief: jax.Array
+    policy: jax.Array
+    critic: jax.Array
+
+
+class AgentOutput(NamedTuple):
+    policy_params: jax.Array  # logits, or [mean, log_std] for continuous actions
+    value: jax.Array
+    belief: jax.Array | None  # belief distribution parameters (None for `rnn`)
+    kl_belief: jax.Array
+    kl_policy: jax.Array
+    kl_critic: jax.Array
+
+
+class Agent(nn.Module):
+    kind: str  # rnn, aux_head or belief
+    config: NetworkConfig
+    task_info_spec: TaskInfoSpec
+    action_space: Discrete | Box
+
+    @nn.compact
+    def __call__(self, carry: AgentCarry, x: AgentInput, noise: IBNoise,
+                 belief_features: jax.Array | None = None) -> tuple[AgentCarry, AgentOutput]:
+        """`belief_features`, if given, replaces the belief network's output as the policy and
+        critic input (the belief agent's update reuses those computed at acting time)."""
+        cfg = self.config
+        flat = jnp.concatenate([x.obs, x.prev_action, x.prev_reward[..., None],
+                                x.episode_start[..., None]], axis=-1)
+        core = lambda name, c, inp: RecurrentCore(cfg.cell, cfg.hidden_size, name=name)(
+            c, inp, x.trial_start)
+        kl_belief = jnp.zeros(flat.shape[:-1])
+
+        if self.kind in ("rnn", "aux_head"):
+            core_carry, h = core("core", carry.core, flat)
+            belief = AuxHead(self.task_info_spec, name="aux_head")(h) if self.kind == "aux_head" \
+                else None
+            new_carry, policy_h, critic_h = AgentCarry(core=core_carry), h, h
+        else:
+            belief_carry, belief_h = core("belief_core", carry.belief, flat)
+            belief = AuxHead(self.task_info_spec, name="belief_head")(belief_h)
+            features = jax.lax.stop_gradient(belief if belief_features is None
+                                              else belief_features)
+            if cfg.ib_belief > 0:
+                features, kl_belief = InformationBottleneck(cfg.ib_size, name="ib_belief")(
+                    features, noise.belief)
+            torso_in = jnp.concatenate([flat, features], axis=-1)
+            policy_carry = critic_carry = None
+            if cfg.policy_core == "recurrent":
+                policy_carry, policy_h = core("policy_core", carry.policy, torso_in)
+                critic_carry, critic_h = (None, policy_h) if cfg.share_policy_critic else \
+                    core("critic_core", carry.critic, torso_in)
+            else:
+                policy_h = MLP(cfg.torso_sizes, name="policy_torso")(torso_in)
+                critic_h = policy_h if cfg.share_policy_critic else \
+                    MLP(cfg.torso_sizes, name="critic_torso")(torso_in)
+            new_carry = AgentCarry(belief=belief_carry, policy=policy_carry, critic=critic_carry)
+
+        kl_policy = kl_critic = jnp.zeros(flat.shape[:-1])
+        if cfg.ib_policy > 0:
+            policy_h, kl_policy = InformationBottleneck(cfg.ib_size, name="ib_policy")(
+                policy_h, noise.policy)
+        if cfg.ib_critic > 0:
+            critic_h, kl_critic = InformationBottleneck(cfg.ib_size, name="ib_critic")(
+                critic_h, noise.critic)
+        policy_params = self._policy_head(MLP(cfg.head_sizes, name="policy_head")(policy_h))
+        value = nn.Dense(1, name="value")(MLP(cfg.head_sizes, name="critic_head")(critic_h))
+        return new_carry, AgentOutput(policy_params=policy_params, value=value[..., 0],
+                                      belief=belief, kl_belief=kl_belief, kl_policy=kl_policy,
+                                      kl_critic=kl_critic)
+
+    def _policy_head(self, h: jax.Array) -> jax.Array:
+        space = self.action_space
+        if isinstance(space, Discrete):
+            return nn.Dense(space.n, name="logits", kernel_init=nn.initializers.orthogonal(0.01))(h)
+        mean = nn.Dense(space.size, name="mean", kernel_init=nn.initializers.orthogonal(0.01))(h)
+        log_std = self.param("log_std", nn.initializers.constant(-0.5), (space.size,))
+        return jnp.concatenate([mean, jnp.broadcast_to(log_std, mean.shape)], axis=-1)
+
+
+def initial_carry(kind: str, config: NetworkConfig, batch: int) -> AgentCarry:
+    zeros = lambda: RecurrentCore.initial_carry(config.cell, batch, config.hidden_size)
+    if kind in ("rnn", "aux_head"):
+        return AgentCarry(core=zeros())
+    recurrent = config.policy_core == "recurrent"
+    return AgentCarry(belief=zeros(), policy=zeros() if recurrent else None,
+                      critic=zeros() if recurrent and not config.share_policy_critic else None)
+
+
+def policy_distribution(policy_params: jax.Array, action_space: Discrete | Box):
+    if isinstance(action_space, Discrete):
+        return distrax.Categorical(logits=policy_params)
+    mean, log_std = jnp.split(policy_params, 2, axis=-1)
+    return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+
+
+def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:
+    """The previous action as the agent sees it: one-hot if discrete, clipped if continuous."""
+    if isinstance(action_space, Discrete):
+        return jax.nn.one_hot(action, action_space.n)
+    return jnp.clip(action, action_space.low, action_space.high)
+
+
+def sample_ib_noise(key: jax.Array, config: NetworkConfig, batch_shape: tuple[int, ...],
+                    deterministic: bool = False) -> IBNoise:
+    shape = (*batch_shape, config.ib_size)
+    if deterministic:
+        return IBNoise(*(jnp.zeros(shape) for _ in range(3)))
+    keys = jax.random.split(key, 3)
+    return IBNoise(*(jax.random.normal(k, shape) for k in keys))

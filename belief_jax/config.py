@@ -1,0 +1,157 @@
+"""Frozen, validated configs. Each field can be overridden from the CLI (tyro).
+
+Checks that need only the config run in `__post_init__`; those that need the env (trial
+length, task-info kind) run in `validate`, still before anything is compiled.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+AGENTS = ("rnn", "aux_head", "belief")
+LEARNERS = ("ppo",)
+CELLS = ("lstm", "gru")
+POLICY_CORES = ("feedforward", "recurrent")
+TASK_INFO_TARGETS = ("embedding", "task_id")
+
+
+def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(valid)}")
+
+
+def _positive(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def _non_negative(obj: object, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(obj, name)!r}")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Sizes and options of the agent's networks (the agent kind is `TrainConfig.agent`)."""
+
+    cell: str = "lstm"
+    """recurrent cell: lstm or gru"""
+    hidden_size: int = 128
+    torso_sizes: tuple[int, ...] = (128, 128)
+    """hidden layers of a feed-forward policy/critic torso (belief agent)"""
+    head_sizes: tuple[int, ...] = (128,)
+    """hidden layers of the policy and critic heads"""
+    policy_core: str = "feedforward"
+    """belief agent: policy/critic torso on top of the belief, feedforward or recurrent"""
+    share_policy_critic: bool = False
+    """belief agent: one torso for policy and critic"""
+    aux_weight: float = 1.0
+    """weight of the auxiliary (belief) log loss"""
+    task_info_target: str = "embedding"
+    """privileged info to predict: the env's embedding, or task_id (needs num_train_tasks)"""
+    ib_belief: float = 0.0
+    """β of the information bottleneck on the belief features (0 = off)"""
+    ib_policy: float = 0.0
+    """β of the information bottleneck on the policy input (0 = off)"""
+    ib_critic: float = 0.0
+    """β of the information bottleneck on the critic input (0 = off)"""
+    ib_size: int = 8
+    ib_eval_mean: bool = True
+    """evaluate with the bottleneck mean μ instead of a sample"""
+
+    def __post_init__(self):
+        _choice("network.cell", self.cell, CELLS)
+        _choice("network.policy_core", self.policy_core, POLICY_CORES)
+        _choice("network.task_info_target", self.task_info_target, TASK_INFO_TARGETS)
+        _positive(self, "hidden_size", "ib_size")
+        _non_negative(self, "aux_weight", "ib_belief", "ib_policy", "ib_critic")
+        if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes)):
+            raise ValueError("network.torso_sizes and network.head_sizes must be positive")
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    num_envs: int = 64
+    rollout_length: int = 100
+    """env steps per rollout; at most one trial"""
+    num_epochs: int = 4
+    num_minibatches: int = 4
+    """minibatches of whole env-sequences; must divide num_envs"""
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.01
+    learning_rate: float = 3e-4
+    max_grad_norm: float = 0.5
+    normalize_advantages: bool = True
+
+    def __post_init__(self):
+        _positive(self, "num_envs", "rollout_length", "num_epochs", "num_minibatches",
+                  "learning_rate", "max_grad_norm")
+        _non_negative(self, "clip_eps", "vf_coef", "ent_coef")
+        if self.num_envs % self.num_minibatches:
+            raise ValueError(f"ppo.num_minibatches={self.num_minibatches} must divide "
+                             f"ppo.num_envs={self.num_envs}")
+        if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
+            raise ValueError("ppo.gamma and ppo.gae_lambda must lie in [0, 1]")
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.rollout_length
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env: str = "bandit"
+    agent: str = "belief"
+    """rnn, aux_head or belief"""
+    learner: str = "ppo"
+    seed: int = 0
+    num_seeds: int = 1
+    """seeds trained at once with jax.vmap"""
+    total_env_steps: int = 1_000_000
+    """per seed; rounded up to whole chunks"""
+    env_kwargs: dict[str, str | float | int | bool] = field(default_factory=dict)
+    """keyword arguments of envs.make, e.g. --env-kwargs physics kinematic reward dense"""
+    episodes_per_trial: int | None = None
+    """None = the env's default"""
+    num_train_tasks: int = 0
+    """size of the finite training task set; 0 = a fresh task every trial"""
+    task_set_seed: int = 12345
+    num_eval_envs: int = 256
+    """validation trials per evaluation (fresh tasks)"""
+    iterations_per_chunk: int = 10
+    """iterations per jitted chunk; metrics are logged and validation runs once per chunk"""
+    network: NetworkConfig = NetworkConfig()
+    ppo: PPOConfig = PPOConfig()
+
+    def __post_init__(self):
+        import envs  # names only; cheap
+
+        _choice("env", self.env, envs.names())
+        _choice("agent", self.agent, AGENTS)
+        _choice("learner", self.learner, LEARNERS)
+        _positive(self, "num_seeds", "total_env_steps", "num_eval_envs", "iterations_per_chunk")
+        _non_negative(self, "num_train_tasks")
+        if self.episodes_per_trial is not None and self.episodes_per_trial < 1:
+            raise ValueError(f"episodes_per_trial must be >= 1, got {self.episodes_per_trial}")
+        if self.network.task_info_target == "task_id" and self.num_train_tasks < 1:
+            raise ValueError("network.task_info_target='task_id' needs num_train_tasks >= 1 "
+                             "(a task id exists only in a finite task set)")
+
+    @property
+    def num_chunks(self) -> int:
+        iterations = math.ceil(self.total_env_steps / self.ppo.steps_per_iteration)
+        return math.ceil(iterations / self.iterations_per_chunk)
+
+    @property
+    def num_iterations(self) -> int:
+        return self.num_chunks * self.iterations_per_chunk
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,53 @@
+"""Losses, in nats: the belief's log-likelihood of the true task, GAE, and the PPO terms."""
+from __future__ import annotations
+
+import distrax
+import jax
+import jax.numpy as jnp
+import rlax
+
+from envs.core import TaskInfoSpec
+
+
+def task_log_likelihood(belief: jax.Array, task_info: jax.Array,
+                        spec: TaskInfoSpec) -> jax.Array:
+    """log q(task_info | history) under the belief's parameters, per row (leading axes kept).
+
+    categorical: log-softmax logits [..., C] and ids [...];
+    gaussian: [mean, log_std] [..., 2d] and values [..., d] — diagonal Gaussian density;
+    multi_categorical: logits [..., L·C] and ids [..., L] — sum of per-position log-probs.
+    The negative is the auxiliary log loss; its minimiser is the true posterior.
+    """
+    if spec.kind == "categorical":
+        ids = task_info.reshape(belief.shape[:-1]).astype(jnp.int32)
+        return jnp.take_along_axis(belief, ids[..., None], axis=-1)[..., 0]
+    if spec.kind == "gaussian":
+        mean, log_std = jnp.split(belief, 2, axis=-1)
+        return distrax.Normal(mean, jnp.exp(log_std)).log_prob(task_info).sum(-1)
+    logits = belief.reshape(*belief.shape[:-1], spec.size, spec.num_classes)
+    ids = task_info.astype(jnp.int32)[..., None]
+    return jnp.take_along_axis(logits, ids, axis=-1)[..., 0].sum(-1)
+
+
+def gae(rewards: jax.Array, values: jax.Array, trial_ends: jax.Array, last_value: jax.Array,
+        gamma: float, lam: float) -> tuple[jax.Array, jax.Array]:
+    """Generalised advantage estimation (Schulman et al. 2016) on time-major [T, B] data.
+
+    Aₜ = δₜ + γλ(1 − dₜ)Aₜ₊₁,  δₜ = rₜ + γ(1 − dₜ)Vₜ₊₁ − Vₜ,  with dₜ = 1 only at a trial's
+    end: episode boundaries inside a trial are crossed, so exploring early pays off later.
+    Returns (advantages, value targets = advantages + values).
+    """
+    discounts = gamma * (1.0 - trial_ends.astype(jnp.float32))
+    bootstrap = jnp.concatenate([values, last_value[None]], axis=0)
+    per_env = jax.vmap(rlax.truncated_generalized_advantage_estimation,
+                       in_axes=(1, 1, None, 1), out_axes=1)
+    advantages = per_env(rewards, discounts, lam, bootstrap)
+    return advantages, advantages + values
+
+
+def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array,
+                      clip_eps: float) -> jax.Array:
+    """PPO's loss −E[min(ρA, clip(ρ, 1 ± ε)A)], ρ = π/π_old (Schulman et al. 2017)."""
+    ratio = jnp.exp(log_prob - old_log_prob)
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    return -jnp.mean(jnp.minimum(ratio * advantages, clipped * advantages))

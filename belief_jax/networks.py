@@ -1,0 +1,102 @@
+"""Building blocks: a recurrent core that resets at trial starts, an MLP torso, the
+information-bottleneck encoder and the auxiliary (belief) head."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from envs.core import TaskInfoSpec
+
+CELLS = ("lstm", "gru")
+
+
+class _ResettingCell(nn.Module):
+    """One recurrent step that first zeroes the carry of rows starting a new trial."""
+
+    cell: str
+    features: int
+
+    @nn.compact
+    def __call__(self, carry: Any, inputs: tuple[jax.Array, jax.Array]):
+        x, reset = inputs
+        carry = jax.tree.map(lambda c: jnp.where(reset[:, None], 0.0, c), carry)
+        if self.cell == "lstm":
+            carry, y = nn.OptimizedLSTMCell(self.features, name="lstm")(carry, x)
+        else:
+            carry, y = nn.GRUCell(self.features, name="gru")(carry, x)
+        return carry, y
+
+
+class RecurrentCore(nn.Module):
+    """Dense+ReLU embedding, then an LSTM/GRU scanned over a time-major [T, B, F] input.
+
+    The embedding gives the cell a nonlinear view of (action, reward) pairs, which it needs
+    to keep per-action statistics."""
+
+    cell: str = "lstm"
+    features: int = 128
+
+    @nn.compact
+    def __call__(self, carry: Any, x: jax.Array, reset: jax.Array):
+        x = nn.relu(nn.Dense(self.features, name="embed")(x))
+        scan = nn.scan(_ResettingCell, variable_broadcast="params", split_rngs={"params": False},
+                       in_axes=0, out_axes=0)
+        return scan(self.cell, self.features, name="cell")(carry, (x, reset))
+
+    @staticmethod
+    def initial_carry(cell: str, batch: int, features: int) -> Any:
+        zeros = jnp.zeros((batch, features), jnp.float32)
+        return (zeros, zeros) if cell == "lstm" else zeros
+
+
+class MLP(nn.Module):
+    sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for i, size in enumerate(self.sizes):
+            x = nn.relu(nn.Dense(size, name=f"dense_{i}")(x))
+        return x
+
+
+class InformationBottleneck(nn.Module):
+    """z = μ(h) + σ(h)·ε with ε given by the caller (stored at acting time, so the PPO ratio
+    compares the same stochastic policy); returns z and KL(N(μ, σ²) ‖ N(0, I)) per row."""
+
+    size: int
+
+    @nn.compact
+    def __call__(self, h: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
+        mean = nn.Dense(self.size, name="mean")(h)
+        log_std = jnp.clip(nn.Dense(self.size, name="log_std")(h), -10.0, 2.0)
+        z = mean + jnp.exp(log_std) * noise
+        return z, gaussian_kl_to_standard_normal(mean, log_std)
+
+
+def gaussian_kl_to_standard_normal(mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ (μ² + σ² − 1 − 2 log σ), summed over the last axis."""
+    return 0.5 * jnp.sum(mean**2 + jnp.exp(2 * log_std) - 1.0 - 2 * log_std, axis=-1)
+
+
+class AuxHead(nn.Module):
+    """Parameters of the belief q(task_info | history) for each kind of privileged info:
+    categorical → normalised logits [C]; gaussian → [mean, log_std] (2·size);
+    multi_categorical → normalised logits [size·C], one categorical per position."""
+
+    spec: TaskInfoSpec
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        spec = self.spec
+        if spec.kind == "categorical":
+            return jax.nn.log_softmax(nn.Dense(spec.num_classes, name="logits")(h))
+        if spec.kind == "gaussian":
+            mean = nn.Dense(spec.size, name="mean")(h)
+            log_std = jnp.clip(nn.Dense(spec.size, name="log_std")(h), -7.0, 3.0)
+            return jnp.concatenate([mean, log_std], axis=-1)
+        logits = nn.Dense(spec.size * spec.num_classes, name="logits")(h)
+        logits = logits.reshape(*h.shape[:-1], spec.size, spec.num_classes)
+        return jax.nn.log_softmax(logits).reshape(*h.shape[:-1], spec.size * spec.num_classes)

@@ -1,0 +1,121 @@
+"""Recurrent PPO (Schulman et al. 2017) with the auxiliary belief loss and IB penalties.
+
+Minibatches are whole env-sequences: each re-runs the recurrent cores from the state they
+had at the rollout start, so the gradient sees the same history the actor saw.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from belief_jax.agents import Agent, AgentCarry, AgentInput, AgentOutput, IBNoise, \
+    policy_distribution
+from belief_jax.config import NetworkConfig, PPOConfig
+from belief_jax.losses import clipped_surrogate, gae, task_log_likelihood
+
+
+class Transition(NamedTuple):
+    """One env step of every env, as stored by the rollout (time-major when stacked)."""
+
+    inputs: AgentInput
+    noise: IBNoise
+    belief_features: jax.Array  # the belief the policy saw (belief agent; else width 0)
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    trial_end: jax.Array
+    task_info: jax.Array  # the privileged target of this step's task
+
+
+class LearnerState(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+
+
+class Rollout(NamedTuple):
+    transitions: Transition  # [T, B, ...]
+    start_carry: AgentCarry  # [B, ...] recurrent state before the first step
+    last_value: jax.Array    # [B] V of the state after the last step
+
+
+def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                       optax.adam(config.learning_rate, eps=1e-5))
+
+
+class PPO:
+    def __init__(self, agent: Agent, network: NetworkConfig, config: PPOConfig):
+        self.agent, self.network, self.config = agent, network, config
+        self.optimizer = make_optimizer(config)
+
+    def init(self, params: dict) -> LearnerState:
+        return LearnerState(params=params, opt_state=self.optimizer.init(params))
+
+    def forward(self, params: dict, carry: AgentCarry, batch: Transition) -> AgentOutput:
+        stored = batch.belief_features if self.agent.kind == "belief" else None
+        _, out = self.agent.apply(params, carry, batch.inputs, batch.noise, stored)
+        return out
+
+    def rl_loss(self, out: AgentOutput, batch: Transition, advantages: jax.Array,
+                targets: jax.Array) -> tuple[jax.Array, dict]:
+        cfg = self.config
+        dist = policy_distribution(out.policy_params, self.agent.action_space)
+        if cfg.normalize_advantages:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = clipped_surrogate(dist.log_prob(batch.action), batch.log_prob,
+                                        advantages, cfg.clip_eps)
+        value_loss = 0.5 * jnp.mean((out.value - targets) ** 2)
+        entropy = dist.entropy().mean()
+        loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
+
+    def aux_and_ib_loss(self, out: AgentOutput, batch: Transition) -> tuple[jax.Array, dict]:
+        net = self.network
+        kl = dict(ib_kl_belief=out.kl_belief.mean(), ib_kl_policy=out.kl_policy.mean(),
+                  ib_kl_critic=out.kl_critic.mean())
+        loss = net.ib_belief * kl["ib_kl_belief"] + net.ib_policy * kl["ib_kl_policy"] \
+            + net.ib_critic * kl["ib_kl_critic"]
+        metrics = dict(kl)
+        if out.belief is not None:
+            log_lik = task_log_likelihood(out.belief, batch.task_info,
+                                          self.agent.task_info_spec).mean()
+            loss = loss - net.aux_weight * log_lik
+            metrics["aux_log_likelihood"] = log_lik
+        return loss, metrics
+
+    def loss(self, params: dict, carry: AgentCarry, batch: Transition, advantages: jax.Array,
+             targets: jax.Array) -> tuple[jax.Array, dict]:
+        out = self.forward(params, carry, batch)
+        rl, rl_metrics = self.rl_loss(out, batch, advantages, targets)
+        aux, aux_metrics = self.aux_and_ib_loss(out, batch)
+        return rl + aux, {"loss": rl + aux, **rl_metrics, **aux_metrics}
+
+    def update(self, state: LearnerState, rollout: Rollout, key: jax.Array
+               ) -> tuple[LearnerState, dict]:
+        """num_epochs passes, each over num_minibatches shuffled groups of envs."""
+        cfg = self.config
+        batch = rollout.transitions
+        advantages, targets = gae(batch.reward, batch.value, batch.trial_end, rollout.last_value,
+                                  cfg.gamma, cfg.gae_lambda)
+        grad_fn = jax.value_and_grad(self.loss, has_aux=True)
+
+        def minibatch_step(state: LearnerState, env_ids: jax.Array):
+            take_t = lambda x: x[:, env_ids]  # time-major data: envs on axis 1
+            (_, metrics), grads = grad_fn(
+                state.params, jax.tree.map(lambda x: x[env_ids], rollout.start_carry),
+                jax.tree.map(take_t, batch), take_t(advantages), take_t(targets))
+            updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+            metrics["grad_norm"] = optax.global_norm(grads)
+            return LearnerState(optax.apply_updates(state.params, updates), opt_state), metrics
+
+        def epoch(state: LearnerState, epoch_key: jax.Array):
+            env_ids = jax.random.permutation(epoch_key, cfg.num_envs)
+            return jax.lax.scan(minibatch_step, state,
+                                env_ids.reshape(cfg.num_minibatches, -1))
+
+        state, metrics = jax.lax.scan(epoch, state, jax.random.split(key, cfg.num_epochs))
+        return state, jax.tree.map(jnp.mean, metrics)

@@ -1,0 +1,77 @@
+"""Semicircle: a 2-D ball starts at the origin and must find a goal on the unit semicircle.
+
+The goal angle θ ~ U(0, π) is the task. With the sparse reward the agent only learns where
+the goal is by reaching it, so it must explore along the arc in the first episode and go
+straight there in the second.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from envs.ball import BallPhysics, make_ball_physics
+from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
+
+REWARDS = ("sparse", "dense")
+
+
+@struct.dataclass
+class SemicircleTask:
+    goal: jax.Array  # [2], (cos θ, sin θ) · radius
+
+
+@struct.dataclass
+class SemicircleState:
+    task: SemicircleTask
+    ball: jax.Array  # physics state
+    time: jax.Array
+
+
+class Semicircle(MetaEnv):
+    default_episodes_per_trial = 2
+
+    def __init__(self, physics: str = "kinematic", reward: str = "sparse",
+                 goal_radius: float = 0.2, semicircle_radius: float = 1.0,
+                 episode_length: int = 100):
+        if reward not in REWARDS:
+            raise ValueError(f"semicircle reward must be one of {REWARDS}, got {reward!r}")
+        if goal_radius <= 0 or semicircle_radius <= 0 or episode_length < 1:
+            raise ValueError("semicircle goal_radius, semicircle_radius and episode_length "
+                             "must be positive")
+        self.physics: BallPhysics = make_ball_physics(physics)
+        self.reward = reward
+        self.goal_radius = goal_radius
+        self.semicircle_radius = semicircle_radius
+        self.observation_size = 4  # position, velocity
+        self.action_space = Box(low=-1.0, high=1.0, shape=(2,))
+        self.episode_length = episode_length
+        self.task_info_spec = TaskInfoSpec(kind="gaussian", size=2)
+
+    def sample_task(self, key: jax.Array) -> SemicircleTask:
+        theta = jax.random.uniform(key, (), minval=0.0, maxval=jnp.pi)
+        goal = self.semicircle_radius * jnp.stack([jnp.cos(theta), jnp.sin(theta)])
+        return SemicircleTask(goal=goal)
+
+    def task_info(self, task: SemicircleTask) -> TaskInfo:
+        return TaskInfo(value=task.goal, spec=self.task_info_spec)
+
+    def reset_env(self, key: jax.Array, task: SemicircleTask):
+        ball = self.physics.init(jnp.zeros(2))
+        state = SemicircleState(task=task, ball=ball, time=jnp.int32(0))
+        return self.physics.observation(ball), state
+
+    def step_env(self, key: jax.Array, state: SemicircleState, action: jax.Array):
+        ball = self.physics.step(state.ball, jnp.clip(action, -1.0, 1.0))
+        position = self.physics.position(ball)
+        reward = goal_reward(position, state.task.goal, self.goal_radius, self.reward)
+        return self.physics.observation(ball), state.replace(ball=ball), reward
+
+
+def goal_reward(position: jax.Array, goal: jax.Array, goal_radius: float,
+                kind: str) -> jax.Array:
+    """sparse: 1[‖x − g‖ ≤ goal_radius]; dense: −‖x − g‖."""
+    distance = jnp.linalg.norm(position - goal)
+    if kind == "sparse":
+        return (distance <= goal_radius).astype(jnp.float32)
+    return -distance
