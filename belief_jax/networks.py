@@ -48,8 +48,9 @@ class RecurrentCore(nn.Module):
 
     @staticmethod
     def initial_carry(cell: str, batch: int, features: int) -> Any:
-        zeros = jnp.zeros((batch, features), jnp.float32)
-        return (zeros, zeros) if cell == "lstm" else zeros
+        # Distinct arrays (not one aliased twice), so the carry can be donated to a jit.
+        zeros = lambda: jnp.zeros((batch, features), jnp.float32)
+        return (zeros(), zeros()) if cell == "lstm" else zeros()
 
 
 class MLP(nn.Module):

@@ -1,0 +1,53 @@
+"""Train one agent: `python -m experiments.train --env bandit --agent belief --learner ppo
+--quick --out runs/bandit`. Every field of `TrainConfig` is a flag (see --help); `--quick`
+and `--env` pick the starting preset that the other flags then override."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import tyro
+
+from belief_jax.config import TrainConfig
+from experiments.presets import preset
+
+
+def parse(argv: list[str]) -> tuple[TrainConfig, Path]:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--quick", action="store_true")
+    pre.add_argument("--env", default="bandit")
+    pre.add_argument("--out", default=None)
+    known, rest = pre.parse_known_args(argv)
+    default = preset(known.env, known.quick).replace(env=known.env) if known.env in _envs() \
+        else TrainConfig()
+    config = tyro.cli(TrainConfig, default=default, args=["--env", known.env, *rest],
+                      description=__doc__)
+    out = Path(known.out or f"runs/{config.env}_{config.agent}_{config.learner}_s{config.seed}")
+    return config, out
+
+
+def _envs() -> tuple[str, ...]:
+    import envs
+    return envs.names()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from belief_jax.runner import run
+    from experiments.plotting import plot_learning_curves
+
+    try:
+        config, out = parse(sys.argv[1:] if argv is None else argv)
+        summary = run(config, out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    plot_learning_curves(out / "metrics.csv", out / "learning_curves.png",
+                         f"{config.env} · {config.agent} · {config.learner}")
+    print(f"final validation return {summary['final_validation_return']:.2f} "
+          f"(train {summary['final_train_return']:.2f}); results in {out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

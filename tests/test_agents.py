@@ -1,0 +1,115 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from belief_jax.agents import Agent, AgentInput, initial_carry, sample_ib_noise
+from belief_jax.config import NetworkConfig, PPOConfig
+from belief_jax.losses import task_log_likelihood
+from belief_jax.ppo import PPO, Transition
+from envs.core import Box, Discrete, TaskInfoSpec
+
+T, B = 6, 3
+SPEC = TaskInfoSpec(kind="gaussian", size=3)
+
+
+def _setup(kind, space=Discrete(4), **network):
+    net = NetworkConfig(hidden_size=16, torso_sizes=(16,), head_sizes=(16,), **network)
+    agent = Agent(kind, net, SPEC, space)
+    keys = jax.random.split(jax.random.key(0), 6)
+    x = AgentInput(obs=jax.random.normal(keys[0], (T, B, 2)),
+                   prev_action=jax.random.normal(keys[1], (T, B, space.size)),
+                   prev_reward=jax.random.normal(keys[2], (T, B)),
+                   episode_start=jnp.zeros((T, B)).at[0].set(1.0),
+                   trial_start=jnp.zeros((T, B), bool).at[0].set(True))
+    noise = sample_ib_noise(keys[3], net, (T, B))
+    carry = initial_carry(kind, net, B)
+    params = agent.init(keys[4], carry, x, noise)
+    if isinstance(space, Discrete):
+        action = jax.random.randint(keys[5], (T, B), 0, space.n)
+    else:
+        action = jax.random.normal(keys[5], (T, B, space.size))
+    batch = Transition(inputs=x, noise=noise, belief_features=jnp.zeros((T, B, 0)),
+                       action=action, log_prob=jnp.full((T, B), -1.0),
+                       value=jnp.zeros((T, B)), reward=jnp.ones((T, B)),
+                       trial_end=jnp.zeros((T, B), bool),
+                       task_info=jax.random.uniform(keys[2], (T, B, 3)))
+    return agent, net, params, carry, batch
+
+
+def _grads(agent, net, params, carry, batch, which):
+    learner = PPO(agent, net, PPOConfig(num_envs=B, num_minibatches=1))
+    adv = jnp.linspace(-1.0, 1.0, T * B).reshape(T, B)
+
+    def loss(p):
+        _, out = agent.apply(p, carry, batch.inputs, batch.noise)  # belief recomputed
+        if which == "rl":
+            return learner.rl_loss(out, batch, adv, jnp.ones((T, B)))[0]
+        return -task_log_likelihood(out.belief, batch.task_info, SPEC).mean()
+
+    return jax.grad(loss)(params)["params"]
+
+
+def _norm(tree) -> float:
+    return float(sum(jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(tree)))
+
+
+@pytest.mark.parametrize("policy_core", ["feedforward", "recurrent"])
+@pytest.mark.parametrize("ib_belief", [0.0, 0.1])
+def test_belief_network_gets_exactly_zero_rl_gradient(policy_core, ib_belief):
+    agent, net, params, carry, batch = _setup("belief", policy_core=policy_core,
+                                              ib_belief=ib_belief)
+    rl = _grads(agent, net, params, carry, batch, "rl")
+    for name in ("belief_core", "belief_head"):
+        assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(rl[name])), name
+    torso = "policy_torso" if policy_core == "feedforward" else "policy_core"
+    assert _norm(rl[torso]) > 0 and _norm(rl["policy_head"]) > 0
+    aux = _grads(agent, net, params, carry, batch, "aux")
+    assert _norm(aux["belief_core"]) > 0 and _norm(aux["belief_head"]) > 0
+
+
+def test_aux_head_core_receives_both_rl_and_aux_gradients():
+    agent, net, params, carry, batch = _setup("aux_head")
+    rl = _grads(agent, net, params, carry, batch, "rl")
+    aux = _grads(agent, net, params, carry, batch, "aux")
+    assert _norm(rl["core"]) > 0 and _norm(aux["core"]) > 0
+    assert _norm(aux["policy_head"]) == 0.0  # the aux loss only shapes the core and its head
+
+
+def test_rnn_agent_has_no_belief():
+    agent, net, params, carry, batch = _setup("rnn")
+    _, out = agent.apply(params, carry, batch.inputs, batch.noise)
+    assert out.belief is None and "aux_head" not in params["params"]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "aux_head", "belief"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_state_resets_at_trial_start(kind, cell):
+    agent, net, params, carry, batch = _setup(kind, cell=cell, policy_core="recurrent")
+    x = batch.inputs._replace(trial_start=batch.inputs.trial_start.at[3].set(True))
+    _, whole = agent.apply(params, carry, x, batch.noise)
+    tail = jax.tree.map(lambda a: a[3:], (x, batch.noise))
+    _, alone = agent.apply(params, carry, *tail)
+    np.testing.assert_allclose(whole.policy_params[3:], alone.policy_params, atol=1e-6)
+    np.testing.assert_allclose(whole.value[3:], alone.value, atol=1e-6)
+
+
+def test_ib_kl_is_reported_and_trained():
+    agent, net, params, carry, batch = _setup("belief", ib_belief=0.5, ib_policy=0.5,
+                                              ib_critic=0.5)
+    learner = PPO(agent, net, PPOConfig(num_envs=B, num_minibatches=1))
+    _, out = agent.apply(params, carry, batch.inputs, batch.noise)
+    for kl in (out.kl_belief, out.kl_policy, out.kl_critic):
+        assert kl.shape == (T, B) and float(kl.min()) > 0
+    loss = lambda p: learner.aux_and_ib_loss(
+        agent.apply(p, carry, batch.inputs, batch.noise)[1], batch)[0]
+    grads = jax.grad(loss)(params)["params"]
+    for name in ("ib_belief", "ib_policy", "ib_critic"):
+        assert _norm(grads[name]) > 0
+
+
+def test_continuous_policy_head_outputs_mean_and_log_std():
+    agent, net, params, carry, batch = _setup("belief", space=Box(-1.0, 1.0, (2,)))
+    _, out = agent.apply(params, carry, batch.inputs, batch.noise)
+    assert out.policy_params.shape == (T, B, 4)
+    np.testing.assert_allclose(out.policy_params[..., 2:], -0.5)
