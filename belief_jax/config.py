@@ -5,6 +5,8 @@ length, task-info kind) run in `validate`, still before anything is compiled.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -14,6 +16,29 @@ LEARNERS = ("ppo",)
 CELLS = ("lstm", "gru")
 POLICY_CORES = ("feedforward", "recurrent")
 TASK_INFO_TARGETS = ("embedding", "task_id")
+
+
+_DEFER = contextvars.ContextVar("defer_validation", default=False)
+
+
+@contextlib.contextmanager
+def deferred_validation():
+    """Build configs without checking them (the CLI parser would swallow our messages into
+    its own box); call `config.validate()` afterwards."""
+    token = _DEFER.set(True)
+    try:
+        yield
+    finally:
+        _DEFER.reset(token)
+
+
+class _Validated:
+    def validate(self) -> None:
+        if not _DEFER.get():
+            self.validate()
+
+    def validate(self) -> None:
+        raise NotImplementedError
 
 
 def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -35,7 +60,7 @@ def _non_negative(obj: object, *names: str) -> None:
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(_Validated):
     """Sizes and options of the agent's networks (the agent kind is `TrainConfig.agent`)."""
 
     cell: str = "lstm"
@@ -63,7 +88,7 @@ class NetworkConfig:
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
 
-    def __post_init__(self):
+    def validate(self) -> None:
         _choice("network.cell", self.cell, CELLS)
         _choice("network.policy_core", self.policy_core, POLICY_CORES)
         _choice("network.task_info_target", self.task_info_target, TASK_INFO_TARGETS)
@@ -74,7 +99,7 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(_Validated):
     num_envs: int = 64
     rollout_length: int = 100
     """env steps per rollout; at most one trial"""
@@ -90,7 +115,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     normalize_advantages: bool = True
 
-    def __post_init__(self):
+    def validate(self) -> None:
         _positive(self, "num_envs", "rollout_length", "num_epochs", "num_minibatches",
                   "learning_rate", "max_grad_norm")
         _non_negative(self, "clip_eps", "vf_coef", "ent_coef")
@@ -106,17 +131,19 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Validated):
     env: str = "bandit"
+    """bandit or semicircle (see envs.names())"""
     agent: str = "belief"
     """rnn, aux_head or belief"""
     learner: str = "ppo"
+    """ppo"""
     seed: int = 0
     num_seeds: int = 1
     """seeds trained at once with jax.vmap"""
     total_env_steps: int = 1_000_000
     """per seed; rounded up to whole chunks"""
-    env_kwargs: dict[str, str | float | int | bool] = field(default_factory=dict)
+    env_kwargs: dict[str, int | float | bool | str] = field(default_factory=dict)
     """keyword arguments of envs.make, e.g. --env-kwargs physics kinematic reward dense"""
     episodes_per_trial: int | None = None
     """None = the env's default"""
@@ -130,8 +157,11 @@ class TrainConfig:
     network: NetworkConfig = NetworkConfig()
     ppo: PPOConfig = PPOConfig()
 
-    def __post_init__(self):
+    def validate(self) -> None:
         import envs  # names only; cheap
+
+        self.network.validate()
+        self.ppo.validate()
 
         _choice("env", self.env, envs.names())
         _choice("agent", self.agent, AGENTS)

@@ -50,6 +50,8 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
     row["train_return"], row["train_return_se"] = _mean_se(per_seed(metrics["train_return"]))
     row["validation_return"], row["validation_return_se"] = _mean_se(
         per_seed(evaluation["validation_return"]))
+    if config.num_seeds == 1:  # one seed: the standard error over its validation trials
+        row["validation_return_se"] = float(np.asarray(evaluation["validation_return_se"]))
     for name in METRIC_COLUMNS:
         source = metrics.get(name, evaluation.get(name))
         if name not in row:
@@ -57,12 +59,17 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
     return row
 
 
-def run(config: TrainConfig, out_dir: str | os.PathLike,
+def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         log: Callable[[str], None] = print) -> dict:
-    """Train `config.num_seeds` seeds (vmapped) in jitted chunks; returns the summary."""
+    """Train `config.num_seeds` seeds (vmapped) in jitted chunks; returns the summary.
+
+    Refuses to replace the results of an earlier run in `out_dir` unless `overwrite`."""
     out = Path(out_dir)
+    trainer = Trainer(config)  # validates before anything is compiled or written
+    if (out / "metrics.csv").exists() and not overwrite:
+        raise ValueError(f"out={str(out)!r} already holds a run (metrics.csv); choose another "
+                         "--out or pass --overwrite")
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config)  # validates before anything is compiled
     (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
 
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)

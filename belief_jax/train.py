@@ -156,7 +156,9 @@ class Trainer:
                                           a, k)
         keys = jax.random.split(run_key, self.eval_env.trial_length)
         _, (transitions, completed) = jax.lax.scan(step, actor, keys)
-        metrics = {"validation_return": completed.sum(0).mean()}
+        returns = completed.sum(0)
+        metrics = {"validation_return": returns.mean(),
+                   "validation_return_se": returns.std() / jnp.sqrt(returns.size)}
         if self.agent.kind != "rnn" and self.task_target == "embedding":
             # The policy is evaluated with the same forward; the belief it produced is scored.
             metrics["validation_aux_log_likelihood"] = self._eval_log_likelihood(

@@ -12,7 +12,7 @@ _BANDIT_PPO = PPOConfig(num_envs=256, rollout_length=100, num_epochs=4, num_mini
                         gamma=0.9, gae_lambda=0.8, learning_rate=1e-3, max_grad_norm=100.0)
 _SEMICIRCLE_PPO = PPOConfig(num_envs=128, rollout_length=100, num_epochs=4, num_minibatches=4,
                             gamma=0.99, gae_lambda=0.95, learning_rate=3e-4, ent_coef=0.001)
-_QUICK_STEPS = {"bandit": 8_000_000, "semicircle": 2_000_000}
+_QUICK_STEPS = {"bandit": 4_000_000, "semicircle": 2_000_000}
 _PPO = {"bandit": _BANDIT_PPO, "semicircle": _SEMICIRCLE_PPO}
 
 

@@ -1,6 +1,11 @@
-"""Train one agent: `python -m experiments.train --env bandit --agent belief --learner ppo
---quick --out runs/bandit`. Every field of `TrainConfig` is a flag (see --help); `--quick`
-and `--env` pick the starting preset that the other flags then override."""
+"""Train one agent, e.g. `python -m experiments.train --env bandit --agent belief --learner ppo
+--quick --out runs/bandit`.
+
+Besides the config flags below: --quick picks the small preset that runs on a laptop CPU in
+minutes (without it, the preset is sized for one GPU/TPU); --out DIR is where config.json,
+metrics.csv, summary.json and learning_curves.png go (default runs/ENV_AGENT_LEARNER_sSEED);
+an earlier run there is kept unless --overwrite is given.
+--env and --quick choose the preset; every other flag overrides it."""
 from __future__ import annotations
 
 import argparse
@@ -9,22 +14,25 @@ from pathlib import Path
 
 import tyro
 
-from belief_jax.config import TrainConfig
+from belief_jax.config import TrainConfig, deferred_validation
 from experiments.presets import preset
 
 
-def parse(argv: list[str]) -> tuple[TrainConfig, Path]:
+def parse(argv: list[str]) -> tuple[TrainConfig, Path, bool]:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--quick", action="store_true")
     pre.add_argument("--env", default="bandit")
     pre.add_argument("--out", default=None)
+    pre.add_argument("--overwrite", action="store_true")
     known, rest = pre.parse_known_args(argv)
     default = preset(known.env, known.quick).replace(env=known.env) if known.env in _envs() \
         else TrainConfig()
-    config = tyro.cli(TrainConfig, default=default, args=["--env", known.env, *rest],
-                      description=__doc__)
+    with deferred_validation():
+        config = tyro.cli(TrainConfig, default=default, args=["--env", known.env, *rest],
+                          description=__doc__)
+    config.validate()
     out = Path(known.out or f"runs/{config.env}_{config.agent}_{config.learner}_s{config.seed}")
-    return config, out
+    return config, out, known.overwrite
 
 
 def _envs() -> tuple[str, ...]:
@@ -37,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from experiments.plotting import plot_learning_curves
 
     try:
-        config, out = parse(sys.argv[1:] if argv is None else argv)
-        summary = run(config, out)
+        config, out, overwrite = parse(sys.argv[1:] if argv is None else argv)
+        summary = run(config, out, overwrite)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from belief_jax.runner import METRIC_COLUMNS
+from experiments.plotting import read_csv
+
+TINY_FLAGS = ["--env-kwargs", "num_arms", "3", "num_pulls", "10", "--total-env-steps", "320",
+              "--iterations-per-chunk", "2", "--num-eval-envs", "8", "--ppo.num-envs", "8",
+              "--ppo.rollout-length", "10", "--ppo.num-minibatches", "2",
+              "--network.hidden-size", "8", "--network.torso-sizes", "8",
+              "--network.head-sizes", "8"]
+
+
+def _train(*flags, cwd=None):
+    return subprocess.run([sys.executable, "-m", "experiments.train", *flags],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.mark.parametrize("agent", ["belief", "rnn"])
+def test_cli_writes_config_metrics_summary_and_plot(tmp_path, agent):
+    out = tmp_path / "run"
+    result = _train("--env", "bandit", "--agent", agent, "--learner", "ppo", "--quick",
+                    "--seed", "3", "--num-seeds", "2", "--out", str(out), *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["agent"] == agent and config["seed"] == 3 and config["num_seeds"] == 2
+    assert config["ppo"]["num_envs"] == 8 and config["env_kwargs"]["num_arms"] == 3
+    rows = read_csv(out / "metrics.csv")
+    assert len(rows) == 2 and tuple(rows[0]) == METRIC_COLUMNS
+    assert [r["env_steps"] for r in rows] == [160, 320]
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("env", "agent", "learner", "env_steps", "wall_s", "steps_per_s",
+                "final_train_return", "final_validation_return", "final_aux_log_likelihood"):
+        assert key in summary
+    assert summary["env_steps"] == 320 and 0 <= summary["final_validation_return"] <= 10
+    assert (summary["final_aux_log_likelihood"] is None) == (agent == "rnn")
+    assert (out / "learning_curves.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--agent", "transformer"], "agent='transformer' is not valid; choose one of ['rnn'"),
+    (["--env", "cartpole"], "env='cartpole' is not valid; choose one of ['bandit'"),
+    (["--ppo.num-envs", "0"], "num_envs must be positive"),
+    (["--ppo.rollout-length", "150"], "ppo.rollout_length=150 is longer than a trial"),
+    (["--network.task-info-target", "task_id"], "needs num_train_tasks >= 1"),
+    (["--env-kwargs", "arms", "3"], "unknown env kwargs ['arms']"),
+])
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, flags, message):
+    result = _train("--out", str(tmp_path / "bad"), *flags)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad" / "metrics.csv").exists()
+
+
+def test_cli_keeps_an_earlier_run_unless_told_to_overwrite(tmp_path):
+    out = tmp_path / "run"
+    assert _train("--out", str(out), *TINY_FLAGS).returncode == 0
+    before = (out / "metrics.csv").read_text()
+    again = _train("--out", str(out), "--seed", "9", *TINY_FLAGS)
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    assert (out / "metrics.csv").read_text() == before
+    assert _train("--out", str(out), "--seed", "9", "--overwrite", *TINY_FLAGS).returncode == 0
+    assert json.loads((out / "config.json").read_text())["seed"] == 9
