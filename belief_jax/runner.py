@@ -51,7 +51,7 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
     row["validation_return"], row["validation_return_se"] = _mean_se(
         per_seed(evaluation["validation_return"]))
     if config.num_seeds == 1:  # one seed: the standard error over its validation trials
-        row["validation_return_se"] = float(np.asarray(evaluation["validation_return_se"]))
+        row["validation_return_se"] = float(np.asarray(evaluation["validation_return_se"]).reshape(-1)[0])
     for name in METRIC_COLUMNS:
         source = metrics.get(name, evaluation.get(name))
         if name not in row:
