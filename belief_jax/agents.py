@@ -1,4 +1,4 @@
-"""The three agents of Humplik et al. (2019) as one flax module, chosen by `AgentConfig.kind`.
+"""The three agents of Humplik et al. (2019) as one flax module, chosen by `Agent.kind`.
 
 - `rnn`: one recurrent core → policy and critic heads; RL loss only.
 - `aux_head`: the same plus an auxiliary head on the core predicting the task info; the

@@ -33,7 +33,7 @@ def deferred_validation():
 
 
 class _Validated:
-    def validate(self) -> None:
+    def __post_init__(self):
         if not _DEFER.get():
             self.validate()
 
@@ -183,5 +183,5 @@ class TrainConfig(_Validated):
     def num_iterations(self) -> int:
         return self.num_chunks * self.iterations_per_chunk
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -2,7 +2,8 @@
 information-bottleneck encoder and the auxiliary (belief) head."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -11,8 +11,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from belief_jax.agents import Agent, AgentCarry, AgentInput, AgentOutput, IBNoise, \
-    policy_distribution
+from belief_jax.agents import (
+    Agent,
+    AgentCarry,
+    AgentInput,
+    AgentOutput,
+    IBNoise,
+    policy_distribution,
+)
 from belief_jax.config import NetworkConfig, PPOConfig
 from belief_jax.losses import clipped_surrogate, gae, task_log_likelihood
 

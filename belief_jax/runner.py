@@ -11,8 +11,8 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import numpy as np
@@ -51,7 +51,8 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
     row["validation_return"], row["validation_return_se"] = _mean_se(
         per_seed(evaluation["validation_return"]))
     if config.num_seeds == 1:  # one seed: the standard error over its validation trials
-        row["validation_return_se"] = float(np.asarray(evaluation["validation_return_se"]).reshape(-1)[0])
+        se = np.asarray(evaluation["validation_return_se"]).reshape(-1)[0]
+        row["validation_return_se"] = float(se)
     for name in METRIC_COLUMNS:
         source = metrics.get(name, evaluation.get(name))
         if name not in row:

@@ -14,8 +14,15 @@ import jax
 import jax.numpy as jnp
 
 import envs
-from belief_jax.agents import Agent, AgentCarry, AgentInput, encode_action, initial_carry, \
-    policy_distribution, sample_ib_noise
+from belief_jax.agents import (
+    Agent,
+    AgentCarry,
+    AgentInput,
+    encode_action,
+    initial_carry,
+    policy_distribution,
+    sample_ib_noise,
+)
 from belief_jax.config import TrainConfig
 from belief_jax.ppo import PPO, LearnerState, Rollout, Transition
 from envs.core import TaskInfoSpec
@@ -44,7 +51,8 @@ def validate(config: TrainConfig) -> envs.MetaEnv:
                                          env.default_episodes_per_trial)
     if config.ppo.rollout_length > trial_length:
         raise ValueError(f"ppo.rollout_length={config.ppo.rollout_length} is longer than a "
-                         f"trial of {config.env!r} ({trial_length} steps); valid: 1..{trial_length}")
+                         f"trial of {config.env!r} ({trial_length} steps); "
+                         f"valid: 1..{trial_length}")
     return env
 
 

@@ -25,7 +25,7 @@ class TaskSet:
     tasks: Any
 
     @staticmethod
-    def sample_from(env: MetaEnv, key: jax.Array, num_tasks: int) -> "TaskSet":
+    def sample_from(env: MetaEnv, key: jax.Array, num_tasks: int) -> TaskSet:
         if num_tasks < 1:
             raise ValueError(f"num_train_tasks must be >= 1 for a task set, got {num_tasks}")
         return TaskSet(jax.vmap(env.sample_task)(jax.random.split(key, num_tasks)))

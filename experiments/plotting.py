@@ -32,8 +32,8 @@ def plot_learning_curves(metrics_csv: str | Path, png: str | Path, title: str = 
         mean = [r[name] for r in rows]
         se = [r.get(f"{name}_se", math.nan) for r in rows]
         ax_ret.plot(steps, mean, color=color, label=name.replace("_", " "))
-        lo = [m - s if math.isfinite(s) else m for m, s in zip(mean, se)]
-        hi = [m + s if math.isfinite(s) else m for m, s in zip(mean, se)]
+        lo = [m - s if math.isfinite(s) else m for m, s in zip(mean, se, strict=True)]
+        hi = [m + s if math.isfinite(s) else m for m, s in zip(mean, se, strict=True)]
         ax_ret.fill_between(steps, lo, hi, color=color, alpha=0.2)
     ax_ret.set(xlabel="env steps", ylabel="return per trial", title=title)
     ax_ret.legend()

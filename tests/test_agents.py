@@ -13,7 +13,8 @@ T, B = 6, 3
 SPEC = TaskInfoSpec(kind="gaussian", size=3)
 
 
-def _setup(kind, space=Discrete(4), **network):
+def _setup(kind, space=None, **network):
+    space = space or Discrete(4)
     net = NetworkConfig(hidden_size=16, torso_sizes=(16,), head_sizes=(16,), **network)
     agent = Agent(kind, net, SPEC, space)
     keys = jax.random.split(jax.random.key(0), 6)

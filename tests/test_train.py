@@ -1,6 +1,5 @@
 """The training loop: determinism across jit, vmap and chunking, and the PPO data path."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -40,7 +39,7 @@ def test_vmapped_seeds_match_single_seed_runs():
     batched_state, (batched_metrics, _) = jax.jit(jax.vmap(train))(keys)
     for i in range(2):
         state, (metrics, _) = train(keys[i])
-        _assert_trees_close(jax.tree.map(lambda x: x[i], batched_state.learner.params),
+        _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched_state.learner.params),
                             state.learner.params, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(batched_metrics["loss"][i], metrics["loss"], rtol=1e-5)
     assert not np.allclose(batched_metrics["loss"][0], batched_metrics["loss"][1])

@@ -1,0 +1,19 @@
+"""End-to-end learning checks with the quick presets (marker `slow`; `make test-slow`)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bandit_belief_ppo_quick_beats_thompson_sampling_level(tmp_path):
+    """Random scores 50, Thompson sampling ~74, greedy on the posterior mean ~80."""
+    out = tmp_path / "bandit"
+    result = subprocess.run([sys.executable, "-m", "experiments.train", "--env", "bandit",
+                             "--agent", "belief", "--learner", "ppo", "--quick", "--out",
+                             str(out)], capture_output=True, text=True, timeout=840)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_validation_return"] >= 70, summary
+    assert summary["final_aux_log_likelihood"] > -2.5  # uniform-prior level is about -3.6
