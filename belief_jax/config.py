@@ -154,6 +154,12 @@ class TrainConfig(_Validated):
     """validation trials per evaluation (fresh tasks)"""
     iterations_per_chunk: int = 10
     """iterations per jitted chunk; metrics are logged and validation runs once per chunk"""
+    checkpoint_every: int = 1
+    """save a checkpoint every this many chunks (0 = only at the end)"""
+    keep_checkpoints: int = 3
+    """how many of the latest checkpoints to keep"""
+    num_devices: int = 0
+    """devices to split the envs over (0 = all local devices)"""
     network: NetworkConfig = NetworkConfig()
     ppo: PPOConfig = PPOConfig()
 
@@ -167,7 +173,8 @@ class TrainConfig(_Validated):
         _choice("agent", self.agent, AGENTS)
         _choice("learner", self.learner, LEARNERS)
         _positive(self, "num_seeds", "total_env_steps", "num_eval_envs", "iterations_per_chunk")
-        _non_negative(self, "num_train_tasks")
+        _positive(self, "keep_checkpoints")
+        _non_negative(self, "num_train_tasks", "checkpoint_every", "num_devices")
         if self.episodes_per_trial is not None and self.episodes_per_trial < 1:
             raise ValueError(f"episodes_per_trial must be >= 1, got {self.episodes_per_trial}")
         if self.network.task_info_target == "task_id" and self.num_train_tasks < 1:

@@ -1,23 +1,32 @@
-"""Host side of a run: compile once, execute the jitted chunks, log, and write results.
+"""Host side of a run: compile once, execute the jitted chunks, log, checkpoint, and write
+results. Writes into `out_dir`: config.json, metrics.csv (one row per chunk, i.e. per logged
+iteration, averaged over vmapped seeds), summary.json and checkpoints/.
 
-Writes into `out_dir`: config.json, metrics.csv (one row per chunk, i.e. per logged
-iteration, averaged over vmapped seeds) and summary.json.
+Reliability: SIGINT/SIGTERM finish the current chunk, save and return; a kill -9 loses at most
+the chunks since the last checkpoint; a non-finite loss or parameter stops the run before
+anything is saved, so the last good checkpoint stays intact.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
 import os
+import shutil
+import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from belief_jax.checkpoint import CheckpointError, Checkpoints
 from belief_jax.config import TrainConfig
+from belief_jax.parallel import make_mesh, state_shardings
 from belief_jax.train import Trainer
 
 METRIC_COLUMNS = ("iteration", "env_steps", "wall_s", "steps_per_s", "train_return",
@@ -25,10 +34,16 @@ METRIC_COLUMNS = ("iteration", "env_steps", "wall_s", "steps_per_s", "train_retu
                   "aux_log_likelihood", "validation_aux_log_likelihood", "ib_kl_belief",
                   "ib_kl_policy", "ib_kl_critic", "entropy", "loss", "policy_loss",
                   "value_loss", "grad_norm")
+# Fields a resumed run may change: it may be extended, nothing else.
+RESUMABLE_CHANGES = ("total_env_steps",)
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or parameter became NaN/inf; the run stopped without saving."""
 
 
 def config_to_dict(config: TrainConfig) -> dict:
-    return dataclasses.asdict(config)
+    return json.loads(json.dumps(dataclasses.asdict(config)))  # tuples → lists, as on disk
 
 
 def _mean_se(values: np.ndarray) -> tuple[float, float]:
@@ -60,64 +75,150 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
     return row
 
 
+def check_finite(metrics: dict, params_finite: bool, chunk_index: int,
+                 config: TrainConfig) -> None:
+    """Raises NonFiniteError naming the first iteration and quantity that went non-finite."""
+    for name in ("loss", "policy_loss", "value_loss", "aux_log_likelihood", "entropy",
+                 "grad_norm", "ib_kl_belief", "ib_kl_policy", "ib_kl_critic"):
+        if name not in metrics:
+            continue
+        values = np.asarray(metrics[name]).reshape(config.num_seeds, -1)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.argmax(bad.any(0)))
+            iteration = chunk_index * config.iterations_per_chunk + first + 1
+            raise NonFiniteError(f"non-finite {name} ({values[:, first].tolist()}) at iteration "
+                                 f"{iteration}; the run stopped without saving this chunk")
+    if not params_finite:
+        iteration = (chunk_index + 1) * config.iterations_per_chunk
+        raise NonFiniteError(f"non-finite parameters after iteration {iteration}; the run "
+                             "stopped without saving this chunk")
+
+
+def _check_resumable(config: TrainConfig, out: Path) -> None:
+    saved_path = out / "config.json"
+    if not saved_path.exists():
+        raise CheckpointError(f"cannot resume: {saved_path} does not exist")
+    saved, current = json.loads(saved_path.read_text()), config_to_dict(config)
+    changed = sorted(k for k in set(saved) | set(current)
+                     if saved.get(k) != current.get(k) and k not in RESUMABLE_CHANGES)
+    if changed:
+        raise CheckpointError(f"cannot resume {out}: the configuration differs in {changed} "
+                              f"(only {list(RESUMABLE_CHANGES)} may change on resume)")
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turns SIGINT/SIGTERM into a request to stop after the current chunk."""
+    requested: list[int] = []
+    handler = lambda signum, frame: requested.append(signum)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _read_rows(path: Path, up_to_iteration: int) -> list[dict]:
+    with open(path) as f:
+        rows = [{k: int(v) if k in ("iteration", "env_steps") else float(v)
+                 for k, v in row.items()} for row in csv.DictReader(f)]
+    return [r for r in rows if r["iteration"] <= up_to_iteration]
+
+
 def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
-        log: Callable[[str], None] = print) -> dict:
+        resume: bool = False, log: Callable[[str], None] = print) -> dict:
     """Train `config.num_seeds` seeds (vmapped) in jitted chunks; returns the summary.
 
-    Refuses to replace the results of an earlier run in `out_dir` unless `overwrite`."""
+    Refuses to replace an earlier run in `out_dir` unless `overwrite`; `resume` continues it
+    from its latest checkpoint and reproduces the uninterrupted run."""
     out = Path(out_dir)
     trainer = Trainer(config)  # validates before anything is compiled or written
-    if (out / "metrics.csv").exists() and not overwrite:
+    mesh = make_mesh(config.num_devices, config.ppo.num_envs)
+    if resume:
+        _check_resumable(config, out)
+    elif (out / "metrics.csv").exists() and not overwrite:
         raise ValueError(f"out={str(out)!r} already holds a run (metrics.csv); choose another "
-                         "--out or pass --overwrite")
+                         "--out, pass --resume to continue it, or --overwrite")
+    elif (out / "checkpoints").exists():
+        shutil.rmtree(out / "checkpoints")  # --overwrite: the old run is discarded
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
 
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
     state = jax.jit(jax.vmap(trainer.init))(keys)
-    chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0)
+    shardings = state_shardings(state, mesh)
+    state = jax.device_put(state, shardings)
+    checkpoints = Checkpoints(out / "checkpoints", config.keep_checkpoints)
+    start_chunk, rows = 0, []
+    if resume:
+        last, state = checkpoints.restore(state)
+        start_chunk = last + 1
+        rows = _read_rows(out / "metrics.csv", start_chunk * config.iterations_per_chunk)
+        log(f"resuming {out} after chunk {start_chunk}/{config.num_chunks}")
+
+    chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0,
+                    out_shardings=(shardings, None, None))
     start = time.perf_counter()
     compiled = chunk.lower(state).compile()
     compile_s = time.perf_counter() - start
+    all_finite = jax.jit(lambda p: jnp.all(jnp.stack(
+        [jnp.isfinite(x).all() for x in jax.tree.leaves(p)])))
     log(f"compiled one chunk in {compile_s:.1f}s; {config.num_chunks} chunks of "
         f"{config.iterations_per_chunk} iterations x {config.ppo.steps_per_iteration} env steps"
-        f" x {config.num_seeds} seed(s)")
+        f" x {config.num_seeds} seed(s) on {mesh.size} device(s)")
 
-    rows: list[dict] = []
-    train_start = time.perf_counter()
-    with open(out / "metrics.csv", "w", newline="") as f:
+    wall_offset = rows[-1]["wall_s"] if rows else 0.0
+    train_start, interrupted = time.perf_counter(), False
+    with open(out / "metrics.csv", "w", newline="") as f, _stop_on_signals() as stop:
         writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
         writer.writeheader()
-        for index in range(config.num_chunks):
+        writer.writerows(rows)
+        for index in range(start_chunk, config.num_chunks):
             chunk_start = time.perf_counter()
             state, metrics, evaluation = compiled(state)
             metrics, evaluation = jax.device_get((metrics, evaluation))
+            check_finite(metrics, bool(all_finite(state.learner.params)), index, config)
             now = time.perf_counter()
             steps = config.iterations_per_chunk * config.ppo.steps_per_iteration * config.num_seeds
-            row = chunk_row(metrics, evaluation, index, config, now - train_start,
-                            steps / (now - chunk_start))
+            row = chunk_row(metrics, evaluation, index, config,
+                            wall_offset + now - train_start, steps / (now - chunk_start))
             writer.writerow(row)
             f.flush()
             rows.append(row)
+            last_chunk = index == config.num_chunks - 1
+            if stop or last_chunk or (config.checkpoint_every
+                                      and (index + 1) % config.checkpoint_every == 0):
+                checkpoints.save(index, state)
             log(_progress_line(row, index, config))
+            if stop and not last_chunk:
+                interrupted = True
+                log(f"interrupted by signal {stop[0]}: saved after chunk {index + 1}/"
+                    f"{config.num_chunks}; continue with the same command plus --resume")
+                break
+    checkpoints.close()
+    summary = _summary(config, rows, compile_s, interrupted)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
 
-    wall_s = time.perf_counter() - train_start
+
+def _summary(config: TrainConfig, rows: list[dict], compile_s: float, interrupted: bool):
     last = rows[-1]
-    has_belief = config.agent != "rnn"
     summary = {
         "env": config.env, "agent": config.agent, "learner": config.learner,
-        "num_seeds": config.num_seeds, "env_steps": last["env_steps"], "wall_s": wall_s,
-        "compile_s": compile_s,
-        "steps_per_s": last["env_steps"] * config.num_seeds / wall_s,
+        "num_seeds": config.num_seeds, "env_steps": int(last["env_steps"]),
+        "wall_s": last["wall_s"], "compile_s": compile_s,
+        "steps_per_s": last["env_steps"] * config.num_seeds / last["wall_s"],
         "final_train_return": last["train_return"],
         "final_validation_return": last["validation_return"],
         "final_validation_return_se": last["validation_return_se"],
-        "final_aux_log_likelihood": last["aux_log_likelihood"] if has_belief else None,
+        "final_aux_log_likelihood": last["aux_log_likelihood"] if config.agent != "rnn"
+        else None,
+        "interrupted": interrupted,
     }
-    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-               for k, v in summary.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in summary.items()}
 
 
 def _progress_line(row: dict, index: int, config: TrainConfig) -> str:
@@ -128,3 +229,6 @@ def _progress_line(row: dict, index: int, config: TrainConfig) -> str:
     if math.isfinite(row["aux_log_likelihood"]):
         line += f" aux_ll {row['aux_log_likelihood']:.2f}"
     return line
+
+
+__all__ = ["run", "CheckpointError", "NonFiniteError", "METRIC_COLUMNS"]

@@ -4,7 +4,8 @@
 Besides the config flags below: --quick picks the small preset that runs on a laptop CPU in
 minutes (without it, the preset is sized for one GPU/TPU); --out DIR is where config.json,
 metrics.csv, summary.json and learning_curves.png go (default runs/ENV_AGENT_LEARNER_sSEED);
-an earlier run there is kept unless --overwrite is given.
+an earlier run there is kept unless --overwrite is given; --resume continues the run in --out
+from its latest checkpoint (give the same flags; only --total-env-steps may change).
 --env and --quick choose the preset; every other flag overrides it."""
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from belief_jax.config import TrainConfig, deferred_validation
 from experiments.presets import preset
 
 
-def parse(argv: list[str]) -> tuple[TrainConfig, Path, bool]:
+def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--quick", action="store_true")
     pre.add_argument("--env", default="bandit")
     pre.add_argument("--out", default=None)
     pre.add_argument("--overwrite", action="store_true")
+    pre.add_argument("--resume", action="store_true")
     known, rest = pre.parse_known_args(argv)
     default = preset(known.env, known.quick).replace(env=known.env) if known.env in _envs() \
         else TrainConfig()
@@ -32,7 +34,7 @@ def parse(argv: list[str]) -> tuple[TrainConfig, Path, bool]:
                           description=__doc__)
     config.validate()
     out = Path(known.out or f"runs/{config.env}_{config.agent}_{config.learner}_s{config.seed}")
-    return config, out, known.overwrite
+    return config, out, known
 
 
 def _envs() -> tuple[str, ...]:
@@ -41,15 +43,19 @@ def _envs() -> tuple[str, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from belief_jax.runner import run
+    from belief_jax.runner import CheckpointError, NonFiniteError, run
     from experiments.plotting import plot_learning_curves
 
     try:
-        config, out, overwrite = parse(sys.argv[1:] if argv is None else argv)
-        summary = run(config, out, overwrite)
-    except ValueError as error:
+        config, out, flags = parse(sys.argv[1:] if argv is None else argv)
+        summary = run(config, out, overwrite=flags.overwrite, resume=flags.resume)
+    except (ValueError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteError as error:
+        print(f"error: {error}; the last good checkpoint in {out}/checkpoints is intact",
+              file=sys.stderr)
+        return 1
     plot_learning_curves(out / "metrics.csv", out / "learning_curves.png",
                          f"{config.env} · {config.agent} · {config.learner}")
     print(f"final validation return {summary['final_validation_return']:.2f} "

@@ -1,0 +1,199 @@
+"""Checkpoints, resume, interruption, non-finite guards and multi-device runs."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from belief_jax.checkpoint import CheckpointError, Checkpoints
+from belief_jax.ppo import PPO
+from belief_jax.runner import NonFiniteError, run
+from belief_jax.train import Trainer
+from experiments.train import parse
+
+FLAGS = ["--env", "bandit", "--agent", "belief", "--env-kwargs", "num_arms", "3", "num_pulls",
+         "10", "--iterations-per-chunk", "2", "--num-eval-envs", "8", "--ppo.num-envs", "8",
+         "--ppo.rollout-length", "10", "--ppo.num-minibatches", "2", "--num-seeds", "2",
+         "--network.hidden-size", "8", "--network.torso-sizes", "8",
+         "--network.head-sizes", "8"]
+ENV = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+
+
+def _cli(*flags, env=ENV):
+    return [sys.executable, "-m", "experiments.train", *FLAGS, *flags]
+
+
+def _final_params(out: Path, flags: list[str]):
+    config, _, _ = parse([*FLAGS, *flags])
+    trainer = Trainer(config)
+    like = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.key(0), 2))
+    checkpoints = Checkpoints(out / "checkpoints")
+    chunk, state = checkpoints.restore(like)
+    checkpoints.close()
+    return chunk, state
+
+
+def _metrics(out: Path) -> list[dict]:
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: v for k, v in r.items() if k not in ("wall_s", "steps_per_s")} for r in rows]
+
+
+def _wait_for_checkpoint(out: Path, chunk: int, process, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (out / "checkpoints" / str(chunk) / "_CHECKPOINT_METADATA").exists():
+            return
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.005)
+    raise TimeoutError
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    steps = ["--total-env-steps", str(8 * 10 * 2 * 40)]  # 40 chunks
+    whole = tmp_path / "whole"
+    assert subprocess.run(_cli("--out", str(whole), *steps), env=ENV).returncode == 0
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_cli("--out", str(killed), *steps), env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(killed, 1, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = Checkpoints(killed / "checkpoints")
+    assert saved.latest() is not None and saved.latest() < 39  # really cut short
+    saved.close()
+    resumed = subprocess.run(_cli("--out", str(killed), "--resume", *steps), env=ENV,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+
+    assert _metrics(killed) == _metrics(whole)
+    (chunk_a, a), (chunk_b, b) = _final_params(whole, steps), _final_params(killed, steps)
+    assert chunk_a == chunk_b == 39
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(jax.random.key_data(x) if
+                                                 jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+                                                 else x),
+                                      np.asarray(jax.random.key_data(y) if
+                                                 jax.dtypes.issubdtype(y.dtype, jax.dtypes.prng_key)
+                                                 else y))
+
+
+def test_sigint_saves_a_loadable_checkpoint_and_exits_0(tmp_path):
+    out = tmp_path / "run"
+    steps = ["--total-env-steps", str(8 * 10 * 2 * 2000)]
+    process = subprocess.Popen(_cli("--out", str(out), *steps), env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(out, 0, process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "interrupted by signal" in stdout and "--resume" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    chunk, state = _final_params(out, steps)
+    assert int(state.iteration[0]) == (chunk + 1) * 2
+    assert len(_metrics(out)) == chunk + 1
+
+
+def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
+    out = tmp_path / "run"
+    steps = ["--total-env-steps", str(8 * 10 * 2 * 2)]
+    assert subprocess.run(_cli("--out", str(out), *steps), env=ENV).returncode == 0
+    data = [p for p in (out / "checkpoints" / "1").rglob("*") if p.is_file()
+            and p.parent.name == "d"]
+    assert data
+    for path in data:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    result = subprocess.run(_cli("--out", str(out), "--resume", *steps), env=ENV,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert f"checkpoint {out / 'checkpoints' / '1'} is corrupt" in result.stderr
+    assert "truncated or altered (SHA-256 mismatch)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_resume_refuses_missing_checkpoints_and_changed_configs(tmp_path):
+    out = tmp_path / "run"
+    steps = ["--total-env-steps", str(8 * 10 * 2 * 2)]
+    result = subprocess.run(_cli("--out", str(out), "--resume", *steps), env=ENV,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "cannot resume" in result.stderr
+    assert subprocess.run(_cli("--out", str(out), *steps), env=ENV).returncode == 0
+    changed = subprocess.run(_cli("--out", str(out), "--resume", "--ppo.learning-rate", "0.1",
+                                  *steps), env=ENV, capture_output=True, text=True)
+    assert changed.returncode == 2 and "differs in ['ppo']" in changed.stderr
+    before = _metrics(out)
+    longer = subprocess.run(_cli("--out", str(out), "--resume", "--total-env-steps",
+                                 str(8 * 10 * 2 * 3)), env=ENV, capture_output=True, text=True)
+    assert longer.returncode == 0, longer.stderr
+    assert _metrics(out)[:2] == before and len(_metrics(out)) == 3
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    config, _, _ = parse([*FLAGS, "--total-env-steps", str(8 * 10 * 2 * 2)])
+    out = tmp_path / "run"
+    run(config, out, log=lambda s: None)
+    good = _final_params(out, ["--total-env-steps", str(8 * 10 * 2 * 2)])
+
+    original = PPO.rl_loss
+
+    def poisoned(self, out_, batch, advantages, targets):
+        loss, metrics = original(self, out_, batch, advantages, targets)
+        return loss * jnp.nan, metrics
+
+    monkeypatch.setattr(PPO, "rl_loss", poisoned)
+    with pytest.raises(NonFiniteError, match="non-finite grad_norm|non-finite parameters|"
+                                             "non-finite loss .* at iteration 5"):
+        run(config.replace(total_env_steps=8 * 10 * 2 * 4), out, resume=True, log=lambda s: None)
+    monkeypatch.setattr(PPO, "rl_loss", original)
+    chunk, state = _final_params(out, ["--total-env-steps", str(8 * 10 * 2 * 2)])
+    assert chunk == good[0] == 1
+    for x, y in zip(jax.tree.leaves(state.learner), jax.tree.leaves(good[1].learner),
+                    strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert len(_metrics(out)) == 2
+
+
+def test_two_devices_match_one_device(tmp_path):
+    script = """
+import sys, jax, numpy as np
+from belief_jax.runner import run
+from experiments.train import parse
+config, _, _ = parse(sys.argv[2:])
+run(config, sys.argv[1], log=lambda s: None)
+"""
+    outs = []
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        env = {**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+        result = subprocess.run([sys.executable, "-c", script, str(out), *FLAGS,
+                                 "--total-env-steps", str(8 * 10 * 2 * 2), "--num-devices",
+                                 str(devices)], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        outs.append(out)
+    one, two = _metrics(outs[0]), _metrics(outs[1])
+    for a, b in zip(one, two, strict=True):
+        for key in a:
+            np.testing.assert_allclose(float(a[key]), float(b[key]), rtol=2e-4, atol=2e-5,
+                                       err_msg=key)
+    _, a = _final_params(outs[0], ["--num-devices", "1"])
+    _, b = _final_params(outs[1], ["--num-devices", "1"])
+    for x, y in zip(jax.tree.leaves(a.learner.params), jax.tree.leaves(b.learner.params),
+                    strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-5)
+
+
+def test_num_envs_must_split_across_devices():
+    from belief_jax.parallel import make_mesh
+    with pytest.raises(ValueError, match="num_devices=3 but only 1 device"):
+        make_mesh(3, 8)
