@@ -1,6 +1,6 @@
 import pytest
 
-from belief_jax import NetworkConfig, PPOConfig, Trainer, TrainConfig
+from belief_jax import NetworkConfig, PPOConfig, TrainConfig, Trainer
 from belief_jax.config import deferred_validation
 
 

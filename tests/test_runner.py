@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from belief_jax.checkpoint import CheckpointError, Checkpoints
+from belief_jax.checkpoint import Checkpoints
 from belief_jax.ppo import PPO
 from belief_jax.runner import NonFiniteError, run
 from belief_jax.train import Trainer
