@@ -52,7 +52,8 @@ class IBNoise(NamedTuple):
 
 class AgentOutput(NamedTuple):
     policy_params: jax.Array  # logits, or [mean, log_std] for continuous actions
-    value: jax.Array
+    value: jax.Array          # V(h) (zeros without a value head)
+    critic_features: jax.Array  # the critic's input to its head(s), after any bottleneck
     belief: jax.Array | None  # belief distribution parameters (None for `rnn`)
     kl_belief: jax.Array
     kl_policy: jax.Array
@@ -64,6 +65,7 @@ class Agent(nn.Module):
     config: NetworkConfig
     task_info_spec: TaskInfoSpec
     action_space: Discrete | Box
+    value_head: bool = True  # False for SVG(0), whose critic is a separate Q head
 
     @nn.compact
     def __call__(self, carry: AgentCarry, x: AgentInput, noise: IBNoise,
@@ -110,9 +112,11 @@ class Agent(nn.Module):
             critic_h, kl_critic = InformationBottleneck(cfg.ib_size, name="ib_critic")(
                 critic_h, noise.critic)
         policy_params = self._policy_head(MLP(cfg.head_sizes, name="policy_head")(policy_h))
-        value = nn.Dense(1, name="value")(MLP(cfg.head_sizes, name="critic_head")(critic_h))
-        return new_carry, AgentOutput(policy_params=policy_params, value=value[..., 0],
-                                      belief=belief, kl_belief=kl_belief, kl_policy=kl_policy,
+        value = nn.Dense(1, name="value")(MLP(cfg.head_sizes, name="critic_head")(critic_h))[
+            ..., 0] if self.value_head else jnp.zeros(critic_h.shape[:-1])
+        return new_carry, AgentOutput(policy_params=policy_params, value=value,
+                                      critic_features=critic_h, belief=belief,
+                                      kl_belief=kl_belief, kl_policy=kl_policy,
                                       kl_critic=kl_critic)
 
     def _policy_head(self, h: jax.Array) -> jax.Array:
@@ -133,11 +137,31 @@ def initial_carry(kind: str, config: NetworkConfig, batch: int) -> AgentCarry:
                       critic=zeros() if recurrent and not config.share_policy_critic else None)
 
 
-def policy_distribution(policy_params: jax.Array, action_space: Discrete | Box):
+class QHead(nn.Module):
+    """Q(h, ·) for discrete actions (one output per action) or Q(h, a) for continuous ones."""
+
+    sizes: tuple[int, ...]
+    action_space: Discrete | Box
+
+    @nn.compact
+    def __call__(self, h: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        if isinstance(self.action_space, Discrete):
+            return nn.Dense(self.action_space.n, name="q")(MLP(self.sizes, name="torso")(h))
+        x = jnp.concatenate([h, action], axis=-1)
+        return nn.Dense(1, name="q")(MLP(self.sizes, name="torso")(x))[..., 0]
+
+
+def policy_distribution(policy_params: jax.Array, action_space: Discrete | Box,
+                        squash: bool = False):
+    """Categorical, or diagonal Gaussian; `squash` maps the Gaussian through tanh (SVG(0)'s
+    bounded reparameterised actions, with the log-density corrected)."""
     if isinstance(action_space, Discrete):
         return distrax.Categorical(logits=policy_params)
     mean, log_std = jnp.split(policy_params, 2, axis=-1)
-    return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+    if not squash:
+        return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+    base = distrax.Normal(mean, jnp.exp(log_std))
+    return distrax.Independent(distrax.Transformed(base, distrax.Tanh()), 1)
 
 
 def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:

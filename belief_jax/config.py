@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 
 AGENTS = ("rnn", "aux_head", "belief")
-LEARNERS = ("ppo",)
+LEARNERS = ("ppo", "svg0")
+TARGET_UPDATES = ("polyak", "periodic")
 CELLS = ("lstm", "gru")
 POLICY_CORES = ("feedforward", "recurrent")
 TASK_INFO_TARGETS = ("embedding", "task_id")
@@ -131,6 +132,65 @@ class PPOConfig(_Validated):
 
 
 @dataclass(frozen=True)
+class SVGConfig(_Validated):
+    """Entropy-regularised SVG(0) with a Retrace critic, learning from sequence replay."""
+
+    num_envs: int = 64
+    rollout_length: int = 10
+    """env steps per env between learning phases"""
+    sequence_length: int = 20
+    """length of replayed sequences; at most one trial"""
+    batch_size: int = 32
+    """sequences per gradient step"""
+    replay_size: int = 100_000
+    """env steps kept in replay (over all envs)"""
+    min_replay: int = 5_000
+    """env steps in replay before learning starts"""
+    replay_ratio: float = 0.01
+    """gradient steps per env step"""
+    gamma: float = 0.99
+    retrace_lambda: float = 1.0
+    learning_rate: float = 3e-4
+    max_grad_norm: float = 40.0
+    target_update: str = "periodic"
+    """polyak or periodic"""
+    target_period: int = 100
+    """gradient steps between target-network copies (periodic)"""
+    polyak_tau: float = 0.005
+    alpha: float = 0.01
+    """entropy weight α (initial value when tuned)"""
+    tune_alpha: bool = False
+    """tune α towards target_entropy"""
+    target_entropy: float | None = None
+    """None: −|A| for continuous actions, 0.5·log n for n discrete actions"""
+
+    def validate(self) -> None:
+        _positive(self, "num_envs", "rollout_length", "sequence_length", "batch_size",
+                  "replay_size", "replay_ratio", "learning_rate", "max_grad_norm",
+                  "target_period", "polyak_tau")
+        _non_negative(self, "min_replay", "alpha")
+        _choice("svg0.target_update", self.target_update, TARGET_UPDATES)
+        if self.replay_size < self.batch_size * self.sequence_length:
+            raise ValueError(f"svg0.replay_size={self.replay_size} is smaller than one batch "
+                             f"(batch_size x sequence_length = "
+                             f"{self.batch_size * self.sequence_length})")
+        if self.replay_size // self.num_envs < max(self.sequence_length,
+                                                    self.min_replay // self.num_envs):
+            raise ValueError(f"svg0.replay_size={self.replay_size} holds fewer steps per env "
+                             "than svg0.sequence_length or svg0.min_replay need")
+        if not (0 <= self.gamma <= 1 and 0 <= self.retrace_lambda <= 1):
+            raise ValueError("svg0.gamma and svg0.retrace_lambda must lie in [0, 1]")
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.rollout_length
+
+    @property
+    def updates_per_iteration(self) -> int:
+        return max(1, round(self.replay_ratio * self.steps_per_iteration))
+
+
+@dataclass(frozen=True)
 class TrainConfig(_Validated):
     env: str = "bandit"
     """bandit or semicircle (see envs.names())"""
@@ -162,12 +222,14 @@ class TrainConfig(_Validated):
     """devices to split the envs over (0 = all local devices)"""
     network: NetworkConfig = NetworkConfig()
     ppo: PPOConfig = PPOConfig()
+    svg0: SVGConfig = SVGConfig()
 
     def validate(self) -> None:
         import envs  # names only; cheap
 
         self.network.validate()
         self.ppo.validate()
+        self.svg0.validate()
 
         _choice("env", self.env, envs.names())
         _choice("agent", self.agent, AGENTS)
@@ -182,8 +244,13 @@ class TrainConfig(_Validated):
                              "(a task id exists only in a finite task set)")
 
     @property
+    def learner_config(self) -> PPOConfig | SVGConfig:
+        """The config of the chosen learner (it sets num_envs and rollout_length)."""
+        return self.svg0 if self.learner == "svg0" else self.ppo
+
+    @property
     def num_chunks(self) -> int:
-        iterations = math.ceil(self.total_env_steps / self.ppo.steps_per_iteration)
+        iterations = math.ceil(self.total_env_steps / self.learner_config.steps_per_iteration)
         return math.ceil(iterations / self.iterations_per_chunk)
 
     @property

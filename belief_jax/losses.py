@@ -29,6 +29,23 @@ def task_log_likelihood(belief: jax.Array, task_info: jax.Array,
     return jnp.take_along_axis(logits, ids, axis=-1)[..., 0].sum(-1)
 
 
+def aux_and_ib_loss(out, task_info: jax.Array, network, spec: TaskInfoSpec
+                    ) -> tuple[jax.Array, dict]:
+    """−aux_weight·log q(task_info | history) + Σ β·KL over the bottlenecks, with metrics.
+
+    `out` is an `AgentOutput`; `network` a `NetworkConfig` (weights and βs)."""
+    kl = dict(ib_kl_belief=out.kl_belief.mean(), ib_kl_policy=out.kl_policy.mean(),
+              ib_kl_critic=out.kl_critic.mean())
+    loss = network.ib_belief * kl["ib_kl_belief"] + network.ib_policy * kl["ib_kl_policy"] \
+        + network.ib_critic * kl["ib_kl_critic"]
+    metrics = dict(kl)
+    if out.belief is not None:
+        log_lik = task_log_likelihood(out.belief, task_info, spec).mean()
+        loss = loss - network.aux_weight * log_lik
+        metrics["aux_log_likelihood"] = log_lik
+    return loss, metrics
+
+
 def gae(rewards: jax.Array, values: jax.Array, trial_ends: jax.Array, last_value: jax.Array,
         gamma: float, lam: float) -> tuple[jax.Array, jax.Array]:
     """Generalised advantage estimation (Schulman et al. 2016) on time-major [T, B] data.

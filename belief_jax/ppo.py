@@ -20,7 +20,7 @@ from belief_jax.agents import (
     policy_distribution,
 )
 from belief_jax.config import NetworkConfig, PPOConfig
-from belief_jax.losses import clipped_surrogate, gae, task_log_likelihood
+from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae
 
 
 class Transition(NamedTuple):
@@ -35,6 +35,7 @@ class Transition(NamedTuple):
     reward: jax.Array
     trial_end: jax.Array
     task_info: jax.Array  # the privileged target of this step's task
+    carry: AgentCarry | None = None  # recurrent state before this step (replay only)
 
 
 class LearnerState(NamedTuple):
@@ -54,12 +55,19 @@ def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
 
 
 class PPO:
+    squash_actions = False
+    record_carry = False
+    store_belief_features = True  # the update reuses the belief the actor acted on
+
     def __init__(self, agent: Agent, network: NetworkConfig, config: PPOConfig):
         self.agent, self.network, self.config = agent, network, config
         self.optimizer = make_optimizer(config)
 
-    def init(self, params: dict) -> LearnerState:
+    def init(self, key: jax.Array, params: dict, example: Transition) -> LearnerState:
         return LearnerState(params=params, opt_state=self.optimizer.init(params))
+
+    def acting_params(self, state: LearnerState) -> dict:
+        return state.params
 
     def forward(self, params: dict, carry: AgentCarry, batch: Transition) -> AgentOutput:
         stored = batch.belief_features if self.agent.kind == "belief" else None
@@ -79,25 +87,12 @@ class PPO:
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 
-    def aux_and_ib_loss(self, out: AgentOutput, batch: Transition) -> tuple[jax.Array, dict]:
-        net = self.network
-        kl = dict(ib_kl_belief=out.kl_belief.mean(), ib_kl_policy=out.kl_policy.mean(),
-                  ib_kl_critic=out.kl_critic.mean())
-        loss = net.ib_belief * kl["ib_kl_belief"] + net.ib_policy * kl["ib_kl_policy"] \
-            + net.ib_critic * kl["ib_kl_critic"]
-        metrics = dict(kl)
-        if out.belief is not None:
-            log_lik = task_log_likelihood(out.belief, batch.task_info,
-                                          self.agent.task_info_spec).mean()
-            loss = loss - net.aux_weight * log_lik
-            metrics["aux_log_likelihood"] = log_lik
-        return loss, metrics
-
     def loss(self, params: dict, carry: AgentCarry, batch: Transition, advantages: jax.Array,
              targets: jax.Array) -> tuple[jax.Array, dict]:
         out = self.forward(params, carry, batch)
         rl, rl_metrics = self.rl_loss(out, batch, advantages, targets)
-        aux, aux_metrics = self.aux_and_ib_loss(out, batch)
+        aux, aux_metrics = aux_and_ib_loss(out, batch.task_info, self.network,
+                                           self.agent.task_info_spec)
         return rl + aux, {"loss": rl + aux, **rl_metrics, **aux_metrics}
 
     def update(self, state: LearnerState, rollout: Rollout, key: jax.Array

@@ -60,7 +60,7 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
     per_seed = lambda x: np.nanmean(np.asarray(x, np.float64).reshape(config.num_seeds, -1), 1)
     row = {"iteration": (chunk_index + 1) * config.iterations_per_chunk,
            "env_steps": int((chunk_index + 1) * config.iterations_per_chunk
-                            * config.ppo.steps_per_iteration),
+                            * config.learner_config.steps_per_iteration),
            "wall_s": wall_s, "steps_per_s": steps_per_s}
     row["train_return"], row["train_return_se"] = _mean_se(per_seed(metrics["train_return"]))
     row["validation_return"], row["validation_return_se"] = _mean_se(
@@ -135,7 +135,7 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     from its latest checkpoint and reproduces the uninterrupted run."""
     out = Path(out_dir)
     trainer = Trainer(config)  # validates before anything is compiled or written
-    mesh = make_mesh(config.num_devices, config.ppo.num_envs)
+    mesh = make_mesh(config.num_devices, config.learner_config.num_envs)
     if resume:
         _check_resumable(config, out)
     elif (out / "metrics.csv").exists() and not overwrite:
@@ -166,7 +166,7 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     all_finite = jax.jit(lambda p: jnp.all(jnp.stack(
         [jnp.isfinite(x).all() for x in jax.tree.leaves(p)])))
     log(f"compiled one chunk in {compile_s:.1f}s; {config.num_chunks} chunks of "
-        f"{config.iterations_per_chunk} iterations x {config.ppo.steps_per_iteration} env steps"
+        f"{config.iterations_per_chunk} iterations x {config.learner_config.steps_per_iteration} env steps"
         f" x {config.num_seeds} seed(s) on {mesh.size} device(s)")
 
     wall_offset = rows[-1]["wall_s"] if rows else 0.0
@@ -181,7 +181,7 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
             metrics, evaluation = jax.device_get((metrics, evaluation))
             check_finite(metrics, bool(all_finite(state.learner.params)), index, config)
             now = time.perf_counter()
-            steps = config.iterations_per_chunk * config.ppo.steps_per_iteration * config.num_seeds
+            steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration * config.num_seeds
             row = chunk_row(metrics, evaluation, index, config,
                             wall_offset + now - train_start, steps / (now - chunk_start))
             writer.writerow(row)

@@ -1,14 +1,15 @@
 """The training loop: `make_train(config) -> train(key)`, one jitted `lax.scan` holding the
-envs, the networks and the PPO updates.
+envs, the networks and the updates of either learner (PPO or SVG(0)).
 
 A run is `num_chunks` chunks of `iterations_per_chunk` iterations; each iteration rolls out
-`rollout_length` steps of `num_envs` envs and then updates. The host-side runner
+`rollout_length` steps of `num_envs` envs and then updates (PPO: epochs over the rollout;
+SVG(0): adds it to replay and takes `updates_per_iteration` gradient steps). The host-side runner
 (`belief_jax.runner`) calls the very same `Trainer.chunk`, so chunked and one-shot runs give
 the same numbers. Every function here is pure, so `jax.vmap(train)(keys)` trains seeds at once.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +25,8 @@ from belief_jax.agents import (
     sample_ib_noise,
 )
 from belief_jax.config import TrainConfig
-from belief_jax.ppo import PPO, LearnerState, Rollout, Transition
+from belief_jax.ppo import PPO, Rollout, Transition
+from belief_jax.svg0 import SVG0
 from envs.core import TaskInfoSpec
 
 
@@ -38,7 +40,7 @@ class ActorState(NamedTuple):
 
 
 class RunnerState(NamedTuple):
-    learner: LearnerState
+    learner: Any  # the learner's state: ppo.LearnerState or svg0.SVGState
     actor: ActorState
     key: jax.Array
     iteration: jax.Array
@@ -49,10 +51,13 @@ def validate(config: TrainConfig) -> envs.MetaEnv:
     env = envs.make(config.env, **config.env_kwargs)
     trial_length = env.episode_length * (config.episodes_per_trial or
                                          env.default_episodes_per_trial)
-    if config.ppo.rollout_length > trial_length:
-        raise ValueError(f"ppo.rollout_length={config.ppo.rollout_length} is longer than a "
-                         f"trial of {config.env!r} ({trial_length} steps); "
-                         f"valid: 1..{trial_length}")
+    lengths = {f"{config.learner}.rollout_length": config.learner_config.rollout_length}
+    if config.learner == "svg0":
+        lengths["svg0.sequence_length"] = config.svg0.sequence_length
+    for name, length in lengths.items():
+        if length > trial_length:
+            raise ValueError(f"{name}={length} is longer than a trial of {config.env!r} "
+                             f"({trial_length} steps); valid: 1..{trial_length}")
     return env
 
 
@@ -73,8 +78,14 @@ class Trainer:
         self.task_target = config.network.task_info_target
         spec = env.task_info_spec if self.task_target == "embedding" else TaskInfoSpec(
             kind="categorical", size=1, num_classes=config.num_train_tasks)
-        self.agent = Agent(config.agent, config.network, spec, env.action_space)
-        self.learner = PPO(self.agent, config.network, config.ppo)
+        self.learner_config = config.learner_config
+        if config.learner == "svg0":
+            self.agent = Agent(config.agent, config.network, spec, env.action_space,
+                               value_head=False)
+            self.learner = SVG0(self.agent, config.network, config.svg0)
+        else:
+            self.agent = Agent(config.agent, config.network, spec, env.action_space)
+            self.learner = PPO(self.agent, config.network, config.ppo)
 
     # ----- acting -----------------------------------------------------------------------
     def first_input(self, obs: jax.Array) -> AgentInput:
@@ -99,7 +110,8 @@ class Trainer:
         add_time = lambda tree: jax.tree.map(lambda a: a[None], tree)
         carry, out = self.agent.apply(params, actor.carry, add_time(x), add_time(noise))
         out = jax.tree.map(lambda a: a[0], out)
-        dist = policy_distribution(out.policy_params, self.agent.action_space)
+        dist = policy_distribution(out.policy_params, self.agent.action_space,
+                                   self.learner.squash_actions)
         action, log_prob = dist.sample_and_log_prob(seed=action_key)
         task_info = jax.vmap(lambda s: env.task_info(s, self.task_target).value)(actor.env_state) \
             if env is self.train_env or self.task_target == "embedding" else \
@@ -108,10 +120,12 @@ class Trainer:
         num_envs = x.prev_reward.shape[0]
         obs, env_state, reward, episode_end, info = jax.vmap(env.step)(
             jax.random.split(step_key, num_envs), actor.env_state, action)
-        belief = out.belief if self.agent.kind == "belief" else jnp.zeros((num_envs, 0))
+        store = self.agent.kind == "belief" and self.learner.store_belief_features
+        belief = out.belief if store else jnp.zeros((num_envs, 0))
         transition = Transition(inputs=x, noise=noise, belief_features=belief, action=action,
                                 log_prob=log_prob, value=out.value, reward=reward,
-                                trial_end=info.trial_end, task_info=task_info)
+                                trial_end=info.trial_end, task_info=task_info,
+                                carry=actor.carry if self.learner.record_carry else None)
         next_input = AgentInput(obs=obs, prev_action=encode_action(action, self.agent.action_space),
                                 prev_reward=reward, episode_start=episode_end.astype(jnp.float32),
                                 trial_start=info.trial_end)
@@ -123,19 +137,22 @@ class Trainer:
 
     # ----- training -----------------------------------------------------------------------
     def init(self, key: jax.Array) -> RunnerState:
-        cfg = self.config
-        key, env_key, param_key = jax.random.split(key, 3)
-        actor = self.reset_actor(env_key, self.train_env, cfg.ppo.num_envs)
+        num_envs = self.learner_config.num_envs
+        key, env_key, param_key, learner_key, example_key = jax.random.split(key, 5)
+        actor = self.reset_actor(env_key, self.train_env, num_envs)
         add_time = lambda tree: jax.tree.map(lambda a: a[None], tree)
-        noise = sample_ib_noise(param_key, self.agent.config, (cfg.ppo.num_envs,))
+        noise = sample_ib_noise(param_key, self.agent.config, (num_envs,))
         params = self.agent.init(param_key, actor.carry, add_time(actor.next_input),
                                  add_time(noise))
-        return RunnerState(learner=self.learner.init(params), actor=actor, key=key,
-                           iteration=jnp.int32(0))
+        # One env's transition shows the learner (replay) what a stored step looks like.
+        _, (example, _) = self.env_step(params, self.train_env, False, actor, example_key)
+        example = jax.tree.map(lambda x: x[0], example)
+        return RunnerState(learner=self.learner.init(learner_key, params, example),
+                           actor=actor, key=key, iteration=jnp.int32(0))
 
     def rollout(self, params: dict, actor: ActorState, key: jax.Array):
         step = lambda a, k: self.env_step(params, self.train_env, False, a, k)
-        keys = jax.random.split(key, self.config.ppo.rollout_length)
+        keys = jax.random.split(key, self.learner_config.rollout_length)
         end_actor, (transitions, completed) = jax.lax.scan(step, actor, keys)
         # V of the state after the last step, for bootstrapping a rollout cut mid-trial.
         add_time = lambda tree: jax.tree.map(lambda a: a[None], tree)
@@ -148,11 +165,12 @@ class Trainer:
 
     def iteration(self, state: RunnerState, _=None) -> tuple[RunnerState, dict]:
         key, rollout_key, update_key = jax.random.split(state.key, 3)
-        actor, rollout, completed = self.rollout(state.learner.params, state.actor, rollout_key)
+        params = self.learner.acting_params(state.learner)
+        actor, rollout, completed = self.rollout(params, state.actor, rollout_key)
         learner, metrics = self.learner.update(state.learner, rollout, update_key)
         num_trials = rollout.transitions.trial_end.sum()
         metrics["train_return"] = jnp.where(num_trials > 0, completed.sum() / num_trials, jnp.nan)
-        metrics["env_steps"] = (state.iteration + 1) * self.config.ppo.steps_per_iteration
+        metrics["env_steps"] = (state.iteration + 1) * self.learner_config.steps_per_iteration
         return RunnerState(learner=learner, actor=actor, key=key,
                            iteration=state.iteration + 1), metrics
 
@@ -175,7 +193,7 @@ class Trainer:
 
     def _eval_log_likelihood(self, params, actor: ActorState, transitions: Transition):
         from belief_jax.losses import task_log_likelihood
-        out = self.learner.forward(params, actor.carry, transitions)
+        _, out = self.agent.apply(params, actor.carry, transitions.inputs, transitions.noise)
         return task_log_likelihood(out.belief, transitions.task_info,
                                    self.agent.task_info_spec).mean()
 
@@ -186,7 +204,8 @@ class Trainer:
         more or less often never changes the training trajectory."""
         state, metrics = jax.lax.scan(self.iteration, state, None,
                                       self.config.iterations_per_chunk)
-        evaluation = self.evaluate(state.learner.params, jax.random.fold_in(state.key, 7))
+        evaluation = self.evaluate(self.learner.acting_params(state.learner),
+                                   jax.random.fold_in(state.key, 7))
         return state, metrics, evaluation
 
 

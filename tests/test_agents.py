@@ -5,7 +5,7 @@ import pytest
 
 from belief_jax.agents import Agent, AgentInput, initial_carry, sample_ib_noise
 from belief_jax.config import NetworkConfig, PPOConfig
-from belief_jax.losses import task_log_likelihood
+from belief_jax.losses import aux_and_ib_loss, task_log_likelihood
 from belief_jax.ppo import PPO, Transition
 from envs.core import Box, Discrete, TaskInfoSpec
 
@@ -102,8 +102,8 @@ def test_ib_kl_is_reported_and_trained():
     _, out = agent.apply(params, carry, batch.inputs, batch.noise)
     for kl in (out.kl_belief, out.kl_policy, out.kl_critic):
         assert kl.shape == (T, B) and float(kl.min()) > 0
-    loss = lambda p: learner.aux_and_ib_loss(
-        agent.apply(p, carry, batch.inputs, batch.noise)[1], batch)[0]
+    loss = lambda p: aux_and_ib_loss(agent.apply(p, carry, batch.inputs, batch.noise)[1],
+                                     batch.task_info, net, SPEC)[0]
     grads = jax.grad(loss)(params)["params"]
     for name in ("ib_belief", "ib_policy", "ib_critic"):
         assert _norm(grads[name]) > 0

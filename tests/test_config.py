@@ -1,14 +1,14 @@
 import pytest
 
 from belief_jax import NetworkConfig, PPOConfig, TrainConfig, Trainer
-from belief_jax.config import deferred_validation
+from belief_jax.config import SVGConfig, deferred_validation
 
 
 @pytest.mark.parametrize("build, message", [
     (lambda: TrainConfig(agent="lstm"), "agent='lstm' is not valid; choose one of ['rnn', "
                                         "'aux_head', 'belief']"),
     (lambda: TrainConfig(env="ant"), "env='ant' is not valid; choose one of ['bandit'"),
-    (lambda: TrainConfig(learner="sac"), "learner='sac' is not valid; choose one of ['ppo']"),
+    (lambda: TrainConfig(learner="sac"), "learner='sac' is not valid; choose one of ['ppo', 'svg0']"),
     (lambda: TrainConfig(num_seeds=0), "num_seeds must be positive"),
     (lambda: TrainConfig(total_env_steps=-5), "total_env_steps must be positive"),
     (lambda: TrainConfig(num_train_tasks=-1), "num_train_tasks must be >= 0"),
@@ -21,6 +21,10 @@ from belief_jax.config import deferred_validation
     (lambda: NetworkConfig(policy_core="mlp"), "choose one of ['feedforward', 'recurrent']"),
     (lambda: NetworkConfig(hidden_size=0), "hidden_size must be positive"),
     (lambda: NetworkConfig(ib_policy=-1.0), "ib_policy must be >= 0"),
+    (lambda: SVGConfig(replay_size=100, batch_size=32, sequence_length=20),
+     "svg0.replay_size=100 is smaller than one batch (batch_size x sequence_length = 640)"),
+    (lambda: SVGConfig(target_update="soft"), "choose one of ['polyak', 'periodic']"),
+    (lambda: SVGConfig(batch_size=0), "batch_size must be positive"),
     (lambda: TrainConfig(network=NetworkConfig(task_info_target="task_id")),
      "needs num_train_tasks >= 1"),
 ])
@@ -34,6 +38,8 @@ def test_env_dependent_checks_run_before_compilation():
     with pytest.raises(ValueError, match="rollout_length=101 is longer than a trial of "
                                          "'bandit' \\(100 steps\\); valid: 1..100"):
         Trainer(TrainConfig(ppo=PPOConfig(rollout_length=101)))
+    with pytest.raises(ValueError, match="svg0.sequence_length=120 is longer than a trial"):
+        Trainer(TrainConfig(learner="svg0", svg0=SVGConfig(sequence_length=120)))
     with pytest.raises(ValueError, match="unknown env kwargs \\['goal'\\]"):
         Trainer(TrainConfig(env="semicircle", env_kwargs={"goal": 1}))
 

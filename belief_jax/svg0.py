@@ -1,0 +1,193 @@
+"""Entropy-regularised SVG(0) (Heess et al. 2015) with a Retrace critic (Munos et al. 2016),
+learning from replayed sequences.
+
+- Critic: Q(h, a) on the critic's features, regressed onto Retrace targets computed with a
+  target network; truncated importance weights c = λ·min(1, π/μ) correct for the behaviour
+  policy μ that filled the replay.
+- Policy: maximise E_π[Q(h, a)] + α·H(π(·|h)). Discrete actions use the exact expectation
+  Σ_a π(a|h) Q(h, a); continuous actions a reparameterised tanh-Gaussian sample.
+- Belief: the auxiliary log loss on the same replayed sequences — valid off-policy, since the
+  posterior over tasks does not depend on the policy that produced the history.
+The sequence forward starts from the recurrent state stored with the sequence's first step.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+
+from belief_jax.agents import Agent, AgentOutput, QHead, policy_distribution
+from belief_jax.config import NetworkConfig, SVGConfig
+from belief_jax.losses import aux_and_ib_loss
+from belief_jax.ppo import Rollout, Transition
+from belief_jax.replay import add_time_major, make_sequence_buffer, sample_time_major
+from envs.core import Discrete
+
+
+class SVGState(NamedTuple):
+    params: dict          # {"agent": ..., "q": ...}
+    target_params: dict
+    opt_state: optax.OptState
+    log_alpha: jax.Array
+    alpha_opt_state: optax.OptState
+    buffer: Any           # flashbax trajectory buffer state
+    num_updates: jax.Array
+
+
+def retrace_targets(q_taken: jax.Array, v: jax.Array, rewards: jax.Array, discounts: jax.Array,
+                    log_rhos: jax.Array, lambda_: float) -> jax.Array:
+    """Retrace targets for Q(x_t, a_t), t = 0..L−2, of one sequence of length L:
+
+    G_t = r_t + γ_t [V(x_{t+1}) + c_{t+1} (G_{t+1} − Q(x_{t+1}, a_{t+1}))],
+    c_t = λ·min(1, π(a_t|x_t)/μ(a_t|x_t)),  G_{L−2} = r + γ V(x_{L−1}).
+    q_taken, v, log_rhos: [L] (target-network Q of the taken action, E_π Q, log π/μ);
+    rewards, discounts: [L] (γ_t = 0 where a trial ends at step t). Returns [L − 1].
+    """
+    c = lambda_ * jnp.minimum(1.0, jnp.exp(log_rhos[1:-1]))
+    return rlax.general_off_policy_returns_from_q_and_v(
+        q_t=q_taken[1:-1], v_t=v[1:], r_t=rewards[:-1], discount_t=discounts[:-1], c_t=c)
+
+
+class SVG0:
+    squash_actions = True
+    record_carry = True
+    store_belief_features = False
+
+    def __init__(self, agent: Agent, network: NetworkConfig, config: SVGConfig):
+        self.agent, self.network, self.config = agent, network, config
+        self.q_head = QHead(network.head_sizes, agent.action_space)
+        self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                                     optax.adam(config.learning_rate))
+        self.alpha_optimizer = optax.adam(config.learning_rate)
+        self.buffer = make_sequence_buffer(config.num_envs, config.sequence_length,
+                                           config.batch_size, config.replay_size,
+                                           config.min_replay)
+        space = agent.action_space
+        self.discrete = isinstance(space, Discrete)
+        self.target_entropy = config.target_entropy if config.target_entropy is not None else (
+            0.5 * jnp.log(space.n).item() if self.discrete else -float(space.size))
+
+    def init(self, key: jax.Array, agent_params: dict, example: Transition) -> SVGState:
+        features = jnp.zeros((1, self._critic_width(agent_params, example)))
+        q_params = self.q_head.init(key, features, self._example_action(example))
+        params = {"agent": agent_params, "q": q_params}
+        log_alpha = jnp.log(jnp.float32(max(self.config.alpha, 1e-8)))
+        return SVGState(params=params, target_params=params, opt_state=self.optimizer.init(params),
+                        log_alpha=log_alpha, alpha_opt_state=self.alpha_optimizer.init(log_alpha),
+                        buffer=self.buffer.init(example), num_updates=jnp.int32(0))
+
+    def _critic_width(self, agent_params: dict, example: Transition) -> int:
+        add = lambda tree: jax.tree.map(lambda x: x[None, None], tree)
+        carry = jax.tree.map(lambda x: x[None], example.carry)
+        out = jax.eval_shape(lambda: self.agent.apply(agent_params, carry, add(example.inputs),
+                                                      add(example.noise))[1])
+        return out.critic_features.shape[-1]
+
+    def _example_action(self, example: Transition):
+        return None if self.discrete else jnp.zeros((1, self.agent.action_space.size))
+
+    def acting_params(self, state: SVGState) -> dict:
+        return state.params["agent"]
+
+    # ----- losses -------------------------------------------------------------------------
+    def _forward(self, agent_params: dict, batch: Transition) -> AgentOutput:
+        start_carry = jax.tree.map(lambda x: x[0], batch.carry)
+        return self.agent.apply(agent_params, start_carry, batch.inputs, batch.noise)[1]
+
+    def _q(self, q_params: dict, features: jax.Array, action: jax.Array) -> jax.Array:
+        """Q of the given actions [L, N]."""
+        if self.discrete:
+            q_all = self.q_head.apply(q_params, features)
+            return jnp.take_along_axis(q_all, action[..., None], axis=-1)[..., 0]
+        return self.q_head.apply(q_params, features, action)
+
+    def _expected_q(self, q_params: dict, features: jax.Array, dist, key: jax.Array):
+        """E_π[Q(h, ·)] (exact for discrete actions) and the entropy estimate."""
+        if self.discrete:
+            q_all = self.q_head.apply(q_params, features)
+            return jnp.sum(dist.probs * q_all, axis=-1), dist.entropy()
+        action, log_prob = dist.sample_and_log_prob(seed=key)
+        return self.q_head.apply(q_params, features, action), -log_prob
+
+    def loss(self, params: dict, target_params: dict, log_alpha: jax.Array, batch: Transition,
+             key: jax.Array) -> tuple[jax.Array, dict]:
+        cfg = self.config
+        target_key, policy_key = jax.random.split(key)
+        out = self._forward(params["agent"], batch)
+        target_out = self._forward(target_params["agent"], batch)
+        dist = policy_distribution(out.policy_params, self.agent.action_space, squash=True)
+        frozen_dist = policy_distribution(jax.lax.stop_gradient(out.policy_params),
+                                          self.agent.action_space, squash=True)
+
+        # Critic: Retrace targets from the target network and the current policy.
+        target_q = self._q(target_params["q"], target_out.critic_features, batch.action)
+        target_v, _ = self._expected_q(target_params["q"], target_out.critic_features,
+                                       frozen_dist, target_key)
+        log_rhos = frozen_dist.log_prob(batch.action) - batch.log_prob
+        discounts = cfg.gamma * (1.0 - batch.trial_end.astype(jnp.float32))
+        targets = jax.vmap(retrace_targets, in_axes=(1, 1, 1, 1, 1, None), out_axes=1)(
+            target_q, target_v, batch.reward, discounts, log_rhos, cfg.retrace_lambda)
+        q = self._q(params["q"], out.critic_features, batch.action)[:-1]
+        critic_loss = 0.5 * jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2)
+
+        # Policy: SVG(0) through a frozen critic.
+        alpha = jnp.exp(jax.lax.stop_gradient(log_alpha))
+        expected_q, entropy = self._expected_q(jax.lax.stop_gradient(params["q"]),
+                                               jax.lax.stop_gradient(out.critic_features),
+                                               dist, policy_key)
+        policy_loss = -jnp.mean(expected_q + alpha * entropy)
+        alpha_loss = log_alpha * jnp.mean(jax.lax.stop_gradient(entropy) - self.target_entropy)
+
+        aux, aux_metrics = aux_and_ib_loss(out, batch.task_info, self.network,
+                                           self.agent.task_info_spec)
+        total = critic_loss + policy_loss + aux
+        return total + alpha_loss, {
+            "loss": total, "critic_loss": critic_loss, "policy_loss": policy_loss,
+            "entropy": entropy.mean(), "alpha": alpha, "q_mean": q.mean(),
+            "importance_weight": jnp.exp(log_rhos).mean(), **aux_metrics}
+
+    # ----- update -------------------------------------------------------------------------
+    def update(self, state: SVGState, rollout: Rollout, key: jax.Array
+               ) -> tuple[SVGState, dict]:
+        buffer = add_time_major(self.buffer, state.buffer, rollout.transitions)
+        state = state._replace(buffer=buffer)
+        can_learn = self.buffer.can_sample(buffer)
+        steps = jax.random.split(key, self.config.updates_per_iteration)
+        state, metrics = jax.lax.scan(
+            lambda s, k: jax.lax.cond(can_learn, self._gradient_step, self._skip, s, k),
+            state, steps)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    def _gradient_step(self, state: SVGState, key: jax.Array) -> tuple[SVGState, dict]:
+        sample_key, loss_key = jax.random.split(key)
+        batch = sample_time_major(self.buffer, state.buffer, sample_key)
+        grad_fn = jax.grad(self.loss, argnums=(0, 2), has_aux=True)
+        (grads, alpha_grad), metrics = grad_fn(state.params, state.target_params,
+                                               state.log_alpha, batch, loss_key)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
+        if self.config.tune_alpha:
+            alpha_update, alpha_opt_state = self.alpha_optimizer.update(alpha_grad,
+                                                                        alpha_opt_state)
+            log_alpha = optax.apply_updates(log_alpha, alpha_update)
+        num_updates = state.num_updates + 1
+        target = self._update_target(state.target_params, params, num_updates)
+        metrics["grad_norm"] = optax.global_norm(grads)
+        return state._replace(params=params, target_params=target, opt_state=opt_state,
+                              log_alpha=log_alpha, alpha_opt_state=alpha_opt_state,
+                              num_updates=num_updates), metrics
+
+    def _skip(self, state: SVGState, key: jax.Array) -> tuple[SVGState, dict]:
+        metrics = jax.eval_shape(self._gradient_step, state, key)[1]
+        return state, jax.tree.map(lambda m: jnp.full(m.shape, jnp.nan, m.dtype), metrics)
+
+    def _update_target(self, target: dict, online: dict, num_updates: jax.Array) -> dict:
+        cfg = self.config
+        if cfg.target_update == "polyak":
+            return optax.incremental_update(online, target, cfg.polyak_tau)
+        copy = num_updates % cfg.target_period == 0
+        return jax.tree.map(lambda o, t: jnp.where(copy, o, t), online, target)
