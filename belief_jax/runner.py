@@ -33,7 +33,7 @@ METRIC_COLUMNS = ("iteration", "env_steps", "wall_s", "steps_per_s", "train_retu
                   "train_return_se", "validation_return", "validation_return_se",
                   "aux_log_likelihood", "validation_aux_log_likelihood", "ib_kl_belief",
                   "ib_kl_policy", "ib_kl_critic", "entropy", "loss", "policy_loss",
-                  "value_loss", "grad_norm")
+                  "value_loss", "critic_loss", "alpha", "grad_norm")
 # Fields a resumed run may change: it may be extended, nothing else.
 RESUMABLE_CHANGES = ("total_env_steps",)
 
@@ -78,12 +78,15 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
 def check_finite(metrics: dict, params_finite: bool, chunk_index: int,
                  config: TrainConfig) -> None:
     """Raises NonFiniteError naming the first iteration and quantity that went non-finite."""
-    for name in ("loss", "policy_loss", "value_loss", "aux_log_likelihood", "entropy",
+    for name in ("loss", "policy_loss", "value_loss", "critic_loss", "aux_log_likelihood",
+                 "entropy",
                  "grad_norm", "ib_kl_belief", "ib_kl_policy", "ib_kl_critic"):
         if name not in metrics:
             continue
         values = np.asarray(metrics[name]).reshape(config.num_seeds, -1)
         bad = ~np.isfinite(values)
+        if "learning" in metrics:  # SVG(0) reports NaN until replay holds min_replay steps
+            bad &= np.asarray(metrics["learning"]).reshape(config.num_seeds, -1) > 0
         if bad.any():
             first = int(np.argmax(bad.any(0)))
             iteration = chunk_index * config.iterations_per_chunk + first + 1

@@ -159,7 +159,9 @@ class SVG0:
         state, metrics = jax.lax.scan(
             lambda s, k: jax.lax.cond(can_learn, self._gradient_step, self._skip, s, k),
             state, steps)
-        return state, jax.tree.map(jnp.mean, metrics)
+        metrics = jax.tree.map(jnp.mean, metrics)
+        metrics["learning"] = can_learn.astype(jnp.float32)
+        return state, metrics
 
     def _gradient_step(self, state: SVGState, key: jax.Array) -> tuple[SVGState, dict]:
         sample_key, loss_key = jax.random.split(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from belief_jax.config import PPOConfig, TrainConfig
+from belief_jax.config import PPOConfig, SVGConfig, TrainConfig
 
 # Bandit: rewards come every pull, and a low γλ keeps the variance of advantages built from
 # 0/1 rewards small; the belief agent's feed-forward policy acts on a sufficient statistic.
@@ -12,14 +12,20 @@ _BANDIT_PPO = PPOConfig(num_envs=256, rollout_length=100, num_epochs=4, num_mini
                         gamma=0.9, gae_lambda=0.8, learning_rate=1e-3, max_grad_norm=100.0)
 _SEMICIRCLE_PPO = PPOConfig(num_envs=128, rollout_length=100, num_epochs=4, num_minibatches=4,
                             gamma=0.99, gae_lambda=0.95, learning_rate=3e-4, ent_coef=0.001)
-_QUICK_STEPS = {"bandit": 4_000_000, "semicircle": 2_000_000}
+_QUICK_STEPS = {("bandit", "ppo"): 4_000_000, ("semicircle", "ppo"): 2_000_000,
+                ("bandit", "svg0"): 1_000_000, ("semicircle", "svg0"): 1_000_000}
 _PPO = {"bandit": _BANDIT_PPO, "semicircle": _SEMICIRCLE_PPO}
+_SVG = {"bandit": SVGConfig(gamma=0.9, learning_rate=1e-3, replay_ratio=0.004,
+                            tune_alpha=True, alpha=0.1, target_entropy=0.3)}
 
 
-def preset(env: str, quick: bool) -> TrainConfig:
-    ppo = _PPO.get(env, PPOConfig())
+def preset(env: str, learner: str, quick: bool) -> TrainConfig:
+    ppo, svg0 = _PPO.get(env, PPOConfig()), _SVG.get(env, SVGConfig())
     if quick:
-        return TrainConfig(env=env, total_env_steps=_QUICK_STEPS.get(env, 500_000), ppo=ppo)
+        steps = _QUICK_STEPS.get((env, learner), 500_000)
+        return TrainConfig(env=env, learner=learner, total_env_steps=steps, ppo=ppo, svg0=svg0)
     # Sized for one GPU/TPU: 4x the envs, 50M env steps per seed.
-    return TrainConfig(env=env, total_env_steps=50_000_000,
-                       ppo=dataclasses.replace(ppo, num_envs=4 * ppo.num_envs))
+    return TrainConfig(env=env, learner=learner, total_env_steps=50_000_000,
+                       ppo=dataclasses.replace(ppo, num_envs=4 * ppo.num_envs),
+                       svg0=dataclasses.replace(svg0, num_envs=4 * svg0.num_envs,
+                                                replay_size=4 * svg0.replay_size))

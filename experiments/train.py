@@ -6,7 +6,7 @@ minutes (without it, the preset is sized for one GPU/TPU); --out DIR is where co
 metrics.csv, summary.json and learning_curves.png go (default runs/ENV_AGENT_LEARNER_sSEED);
 an earlier run there is kept unless --overwrite is given; --resume continues the run in --out
 from its latest checkpoint (give the same flags; only --total-env-steps may change).
---env and --quick choose the preset; every other flag overrides it."""
+--env, --learner and --quick choose the preset; every other flag overrides it."""
 from __future__ import annotations
 
 import argparse
@@ -23,14 +23,16 @@ def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--quick", action="store_true")
     pre.add_argument("--env", default="bandit")
+    pre.add_argument("--learner", default="ppo")
     pre.add_argument("--out", default=None)
     pre.add_argument("--overwrite", action="store_true")
     pre.add_argument("--resume", action="store_true")
     known, rest = pre.parse_known_args(argv)
-    default = preset(known.env, known.quick).replace(env=known.env) if known.env in _envs() \
-        else TrainConfig()
     with deferred_validation():
-        config = tyro.cli(TrainConfig, default=default, args=["--env", known.env, *rest],
+        default = preset(known.env, known.learner, known.quick) if known.env in _envs() \
+            else TrainConfig()
+        config = tyro.cli(TrainConfig, default=default,
+                          args=["--env", known.env, "--learner", known.learner, *rest],
                           description=__doc__)
     config.validate()
     out = Path(known.out or f"runs/{config.env}_{config.agent}_{config.learner}_s{config.seed}")

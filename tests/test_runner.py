@@ -57,8 +57,17 @@ def _wait_for_checkpoint(out: Path, chunk: int, process, timeout=300):
     raise TimeoutError
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
-    steps = ["--total-env-steps", str(8 * 10 * 2 * 40)]  # 40 chunks
+SVG_FLAGS = ["--learner", "svg0", "--svg0.num-envs", "8", "--svg0.rollout-length", "5",
+             "--svg0.sequence-length", "4", "--svg0.batch-size", "4", "--svg0.replay-size",
+             "400", "--svg0.min-replay", "80", "--svg0.replay-ratio", "0.05"]
+
+
+@pytest.mark.parametrize("learner", ["ppo", "svg0"])
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, learner):
+    per_chunk = 8 * 10 * 2 if learner == "ppo" else 8 * 5 * 2
+    steps = ["--total-env-steps", str(per_chunk * 40)]  # 40 chunks
+    if learner == "svg0":  # the replay buffer is part of the checkpoint
+        steps += SVG_FLAGS
     whole = tmp_path / "whole"
     assert subprocess.run(_cli("--out", str(whole), *steps), env=ENV).returncode == 0
 

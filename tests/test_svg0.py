@@ -1,0 +1,157 @@
+"""SVG(0): Retrace targets, sequence replay and the belief's isolation from the RL loss."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from belief_jax import NetworkConfig, TrainConfig, Trainer, make_train
+from belief_jax.config import SVGConfig
+from belief_jax.svg0 import retrace_targets
+
+
+def retrace_reference(q, v, r, discount, log_rho, lam):
+    """Retrace from the definition (Munos et al. 2016), as a plain backward loop:
+    G_t = r_t + γ_t [V_{t+1} + c_{t+1}(G_{t+1} − Q_{t+1})], c = λ min(1, π/μ)."""
+    L = len(q)
+    targets = np.zeros(L - 1)
+    g = r[L - 2] + discount[L - 2] * v[L - 1]
+    targets[L - 2] = g
+    for t in range(L - 3, -1, -1):
+        c = lam * min(1.0, np.exp(log_rho[t + 1]))
+        g = r[t] + discount[t] * (v[t + 1] + c * (g - q[t + 1]))
+        targets[t] = g
+    return targets
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("lam", [1.0, 0.7])
+def test_retrace_matches_the_definition_off_policy_with_trial_ends(jit, lam):
+    rng = np.random.default_rng(0)
+    fn = jax.jit(retrace_targets, static_argnums=5) if jit else retrace_targets
+    for trial in range(20):
+        L = 12
+        q, v, r = (rng.normal(size=L).astype(np.float32) for _ in range(3))
+        ends = rng.random(L) < 0.25
+        discount = (0.95 * (1 - ends)).astype(np.float32)
+        log_rho = rng.normal(scale=1.0, size=L).astype(np.float32)  # π ≠ μ
+        ours = fn(q, v, r, discount, log_rho, lam)
+        np.testing.assert_allclose(ours, retrace_reference(q, v, r, discount, log_rho, lam),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_retrace_on_policy_with_lambda_one_is_the_discounted_return_plus_bootstrap():
+    r = np.array([1.0, 0.0, 2.0, 5.0], np.float32)
+    discount = np.array([0.5, 0.5, 0.5, 0.5], np.float32)
+    q = np.array([9.0, 9.0, 9.0, 9.0], np.float32)  # Q cancels on-policy when V = Q
+    v = np.array([9.0, 9.0, 9.0, 4.0], np.float32)
+    targets = retrace_targets(q, v, r, discount, np.zeros(4, np.float32), 1.0)
+    # G_2 = 2 + 0.5·4 = 4; G_1 = 0 + 0.5·4 = 2; G_0 = 1 + 0.5·2 = 2
+    np.testing.assert_allclose(targets, [2.0, 2.0, 4.0])
+
+
+def _tiny(agent="belief", env="bandit", **svg):
+    return TrainConfig(
+        env=env, agent=agent, learner="svg0", total_env_steps=8 * 5 * 8,
+        iterations_per_chunk=4, num_eval_envs=4,
+        env_kwargs={"num_arms": 3, "num_pulls": 10} if env == "bandit" else {
+            "episode_length": 10},
+        network=NetworkConfig(hidden_size=8, torso_sizes=(8,), head_sizes=(8,),
+                              policy_core="recurrent"),
+        svg0=SVGConfig(num_envs=8, rollout_length=5, sequence_length=4, batch_size=4,
+                       replay_size=400, min_replay=80, replay_ratio=0.05, **svg))
+
+
+def test_replayed_sequences_start_from_the_actors_recurrent_state():
+    from belief_jax.replay import add_time_major
+    trainer = Trainer(_tiny())
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    params = trainer.learner.acting_params(state.learner)
+    step = jax.jit(lambda actor, key: trainer.env_step(params, trainer.train_env, False,
+                                                       actor, key))
+    actor, actor_carries, transitions = state.actor, [], []
+    for t in range(12):
+        actor_carries.append(actor.carry)  # the state the actor has before step t
+        actor, (transition, _) = step(actor, jax.random.key(100 + t))
+        transitions.append(transition)
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *transitions)  # [T, B]
+    learner = trainer.learner
+    buffer = add_time_major(learner.buffer, state.learner.buffer, stacked)
+    # The IB noise (drawn every step) fingerprints each (time, env) step.
+    fingerprints = np.asarray(stacked.noise.belief[..., 0])
+    for key in range(3):
+        sample = learner.buffer.sample(buffer, jax.random.key(key)).experience
+        for n in range(sample.action.shape[0]):
+            t, e = map(int, np.argwhere(fingerprints == float(sample.noise.belief[n, 0, 0]))[0])
+            L = sample.action.shape[1]
+            np.testing.assert_array_equal(stacked.noise.belief[t:t + L, e],
+                                          sample.noise.belief[n])
+            for k in range(L):  # every stored state is the actor's state at that step
+                for stored, actual in zip(jax.tree.leaves(sample.carry),
+                                          jax.tree.leaves(actor_carries[t + k]), strict=True):
+                    np.testing.assert_array_equal(stored[n, k], actual[e])
+    # ...and the actor's state really is what its network produced one step earlier.
+    x = jax.tree.map(lambda a: a[3:4], stacked.inputs)
+    noise = jax.tree.map(lambda a: a[3:4], stacked.noise)
+    next_carry, _ = trainer.agent.apply(params, actor_carries[3], x, noise)
+    for a, b in zip(jax.tree.leaves(next_carry), jax.tree.leaves(actor_carries[4]), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_belief_network_gets_no_rl_gradient_under_svg0():
+    trainer = Trainer(_tiny())
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    for _ in range(3):
+        state, _ = jax.jit(trainer.iteration)(state)
+    learner = trainer.learner
+    batch = jax.tree.map(lambda x: x.swapaxes(0, 1), learner.buffer.sample(
+        state.learner.buffer, jax.random.key(1)).experience)
+    p = state.learner.params
+
+    def rl_only(params):
+        net = trainer.config.network
+        learner.network = NetworkConfig(**{**net.__dict__, "aux_weight": 0.0})
+        try:
+            return learner.loss(params, state.learner.target_params, state.learner.log_alpha,
+                                batch, jax.random.key(2))[0]
+        finally:
+            learner.network = net
+
+    grads = jax.grad(rl_only)(p)["agent"]["params"]
+    for name in ("belief_core", "belief_head"):
+        assert all(np.all(np.asarray(g) == 0) for g in jax.tree.leaves(grads[name])), name
+    assert any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads["policy_core"]))
+    full = jax.grad(lambda q: learner.loss(q, state.learner.target_params,
+                                           state.learner.log_alpha, batch,
+                                           jax.random.key(2))[0])(p)["agent"]["params"]
+    assert any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(full["belief_core"]))
+
+
+@pytest.mark.parametrize("agent", ["rnn", "aux_head", "belief"])
+@pytest.mark.parametrize("env", ["bandit", "semicircle"])
+def test_every_agent_trains_with_svg0(agent, env):
+    config = _tiny(agent, env, target_update="polyak", tune_alpha=True)
+    config = config.replace(network=NetworkConfig(hidden_size=8, torso_sizes=(8,),
+                                                  head_sizes=(8,), ib_policy=0.01))
+    state, (metrics, evaluation) = jax.jit(make_train(config))(jax.random.key(0))
+    losses = np.asarray(metrics["loss"])
+    assert np.isnan(losses[0, 0])  # no learning before min_replay steps are stored
+    assert np.isfinite(losses[0, 1])  # 2 iterations x 5 steps x 8 envs = 80 stored
+    assert np.isfinite(losses[-1]).all() and int(state.learner.num_updates) > 0
+    assert np.isfinite(np.asarray(evaluation["validation_return"])).all()
+
+
+def test_periodic_target_copies_every_period():
+    config = _tiny(target_update="periodic", target_period=3)
+    trainer = Trainer(config)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    online = state.learner.params
+    target = trainer.learner._update_target(state.learner.target_params,
+                                            jax.tree.map(lambda x: x + 1, online),
+                                            jnp.int32(2))
+    for a, b in zip(jax.tree.leaves(target), jax.tree.leaves(online), strict=True):
+        np.testing.assert_array_equal(a, b)
+    copied = trainer.learner._update_target(state.learner.target_params,
+                                            jax.tree.map(lambda x: x + 1, online),
+                                            jnp.int32(3))
+    for a, b in zip(jax.tree.leaves(copied), jax.tree.leaves(online), strict=True):
+        np.testing.assert_allclose(a, b + 1)
