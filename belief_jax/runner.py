@@ -168,9 +168,9 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     compile_s = time.perf_counter() - start
     all_finite = jax.jit(lambda p: jnp.all(jnp.stack(
         [jnp.isfinite(x).all() for x in jax.tree.leaves(p)])))
+    steps_per_chunk = config.iterations_per_chunk * config.learner_config.steps_per_iteration
     log(f"compiled one chunk in {compile_s:.1f}s; {config.num_chunks} chunks of "
-        f"{config.iterations_per_chunk} iterations x {config.learner_config.steps_per_iteration} env steps"
-        f" x {config.num_seeds} seed(s) on {mesh.size} device(s)")
+        f"{steps_per_chunk} env steps x {config.num_seeds} seed(s) on {mesh.size} device(s)")
 
     wall_offset = rows[-1]["wall_s"] if rows else 0.0
     train_start, interrupted = time.perf_counter(), False
@@ -184,9 +184,8 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
             metrics, evaluation = jax.device_get((metrics, evaluation))
             check_finite(metrics, bool(all_finite(state.learner.params)), index, config)
             now = time.perf_counter()
-            steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration * config.num_seeds
-            row = chunk_row(metrics, evaluation, index, config,
-                            wall_offset + now - train_start, steps / (now - chunk_start))
+            row = chunk_row(metrics, evaluation, index, config, wall_offset + now - train_start,
+                            steps_per_chunk * config.num_seeds / (now - chunk_start))
             writer.writerow(row)
             f.flush()
             rows.append(row)

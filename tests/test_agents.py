@@ -98,7 +98,6 @@ def test_recurrent_state_resets_at_trial_start(kind, cell):
 def test_ib_kl_is_reported_and_trained():
     agent, net, params, carry, batch = _setup("belief", ib_belief=0.5, ib_policy=0.5,
                                               ib_critic=0.5)
-    learner = PPO(agent, net, PPOConfig(num_envs=B, num_minibatches=1))
     _, out = agent.apply(params, carry, batch.inputs, batch.noise)
     for kl in (out.kl_belief, out.kl_policy, out.kl_critic):
         assert kl.shape == (T, B) and float(kl.min()) > 0

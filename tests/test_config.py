@@ -8,7 +8,8 @@ from belief_jax.config import SVGConfig, deferred_validation
     (lambda: TrainConfig(agent="lstm"), "agent='lstm' is not valid; choose one of ['rnn', "
                                         "'aux_head', 'belief']"),
     (lambda: TrainConfig(env="ant"), "env='ant' is not valid; choose one of ['bandit'"),
-    (lambda: TrainConfig(learner="sac"), "learner='sac' is not valid; choose one of ['ppo', 'svg0']"),
+    (lambda: TrainConfig(learner="sac"),
+     "learner='sac' is not valid; choose one of ['ppo', 'svg0']"),
     (lambda: TrainConfig(num_seeds=0), "num_seeds must be positive"),
     (lambda: TrainConfig(total_env_steps=-5), "total_env_steps must be positive"),
     (lambda: TrainConfig(num_train_tasks=-1), "num_train_tasks must be >= 0"),

@@ -28,7 +28,7 @@ def retrace_reference(q, v, r, discount, log_rho, lam):
 def test_retrace_matches_the_definition_off_policy_with_trial_ends(jit, lam):
     rng = np.random.default_rng(0)
     fn = jax.jit(retrace_targets, static_argnums=5) if jit else retrace_targets
-    for trial in range(20):
+    for _ in range(20):
         L = 12
         q, v, r = (rng.normal(size=L).astype(np.float32) for _ in range(3))
         ends = rng.random(L) < 0.25
