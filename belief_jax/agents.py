@@ -3,6 +3,10 @@
 - `rnn`: one recurrent core → policy and critic heads; RL loss only.
 - `aux_head`: the same plus an auxiliary head on the core predicting the task info; the
   auxiliary loss shapes the shared core.
+- `pearl`: the posterior-sampling comparison agent (PEARL-style, Rakelly et al. 2019): a
+  context encoder (product of per-transition Gaussians) whose latent z, sampled once per
+  episode, conditions feed-forward policy and critic; no privileged information, only the
+  RL loss and β·KL(q(z | context) ‖ N(0, I)) with β = `ib_belief`.
 - `belief`: a separate belief network (own core + auxiliary head) trained only by the
   auxiliary loss. Its output, the belief's distribution parameters, passes a stop-gradient
   and feeds policy and critic with the raw input. Policy and critic torsos are recurrent or
@@ -20,7 +24,8 @@ import jax
 import jax.numpy as jnp
 
 from belief_jax.config import NetworkConfig
-from belief_jax.networks import MLP, AuxHead, InformationBottleneck, RecurrentCore
+from belief_jax.networks import MLP, AuxHead, InformationBottleneck, PosteriorSamplingEncoder, \
+    RecurrentCore
 from envs.core import Box, Discrete, TaskInfoSpec
 
 
@@ -40,6 +45,7 @@ class AgentCarry(NamedTuple):
     belief: Any = None    # belief agent
     policy: Any = None    # belief agent with a recurrent policy torso
     critic: Any = None    # ... and a separate recurrent critic
+    context: Any = None   # pearl: the context posterior and the held latent
 
 
 class IBNoise(NamedTuple):
@@ -48,6 +54,7 @@ class IBNoise(NamedTuple):
     belief: jax.Array
     policy: jax.Array
     critic: jax.Array
+    latent: jax.Array  # pearl's posterior sample, used at episode starts
 
 
 class AgentOutput(NamedTuple):
@@ -84,6 +91,16 @@ class Agent(nn.Module):
             belief = AuxHead(self.task_info_spec, name="aux_head")(h) if self.kind == "aux_head" \
                 else None
             new_carry, policy_h, critic_h = AgentCarry(core=core_carry), h, h
+        elif self.kind == "pearl":
+            encoder = PosteriorSamplingEncoder(cfg.latent_size, cfg.torso_sizes, name="context")
+            context, (z, belief, kl_belief) = encoder(carry.context, flat, x.episode_start,
+                                                      x.trial_start, noise.latent)
+            # As in PEARL, the encoder learns from the critic and the KL, not from the actor.
+            policy_h = MLP(cfg.torso_sizes, name="policy_torso")(
+                jnp.concatenate([flat, jax.lax.stop_gradient(z)], axis=-1))
+            critic_h = MLP(cfg.torso_sizes, name="critic_torso")(
+                jnp.concatenate([flat, z], axis=-1))
+            new_carry, belief = AgentCarry(context=context), None
         else:
             belief_carry, belief_h = core("belief_core", carry.belief, flat)
             belief = AuxHead(self.task_info_spec, name="belief_head")(belief_h)
@@ -132,6 +149,8 @@ def initial_carry(kind: str, config: NetworkConfig, batch: int) -> AgentCarry:
     zeros = lambda: RecurrentCore.initial_carry(config.cell, batch, config.hidden_size)
     if kind in ("rnn", "aux_head"):
         return AgentCarry(core=zeros())
+    if kind == "pearl":
+        return AgentCarry(context=PosteriorSamplingEncoder.initial_carry(batch, config.latent_size))
     recurrent = config.policy_core == "recurrent"
     return AgentCarry(belief=zeros(), policy=zeros() if recurrent else None,
                       critic=zeros() if recurrent and not config.share_policy_critic else None)
@@ -173,8 +192,8 @@ def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:
 
 def sample_ib_noise(key: jax.Array, config: NetworkConfig, batch_shape: tuple[int, ...],
                     deterministic: bool = False) -> IBNoise:
-    shape = (*batch_shape, config.ib_size)
+    shapes = [(*batch_shape, config.ib_size)] * 3 + [(*batch_shape, config.latent_size)]
     if deterministic:
-        return IBNoise(*(jnp.zeros(shape) for _ in range(3)))
-    keys = jax.random.split(key, 3)
-    return IBNoise(*(jax.random.normal(k, shape) for k in keys))
+        return IBNoise(*(jnp.zeros(shape) for shape in shapes))
+    keys = jax.random.split(key, len(shapes))
+    return IBNoise(*(jax.random.normal(k, shape) for k, shape in zip(keys, shapes, strict=True)))

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-AGENTS = ("rnn", "aux_head", "belief")
+AGENTS = ("rnn", "aux_head", "belief", "pearl")
 LEARNERS = ("ppo", "svg0")
 TARGET_UPDATES = ("polyak", "periodic")
 CELLS = ("lstm", "gru")
@@ -86,6 +86,8 @@ class NetworkConfig(_Validated):
     ib_critic: float = 0.0
     """β of the information bottleneck on the critic input (0 = off)"""
     ib_size: int = 8
+    latent_size: int = 8
+    """pearl: size of the task latent z"""
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
 
@@ -93,7 +95,7 @@ class NetworkConfig(_Validated):
         _choice("network.cell", self.cell, CELLS)
         _choice("network.policy_core", self.policy_core, POLICY_CORES)
         _choice("network.task_info_target", self.task_info_target, TASK_INFO_TARGETS)
-        _positive(self, "hidden_size", "ib_size")
+        _positive(self, "hidden_size", "ib_size", "latent_size")
         _non_negative(self, "aux_weight", "ib_belief", "ib_policy", "ib_critic")
         if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes)):
             raise ValueError("network.torso_sizes and network.head_sizes must be positive")
@@ -195,7 +197,7 @@ class TrainConfig(_Validated):
     env: str = "bandit"
     """bandit or semicircle (see envs.names())"""
     agent: str = "belief"
-    """rnn, aux_head or belief"""
+    """rnn, aux_head, belief or pearl (pearl: svg0 only)"""
     learner: str = "ppo"
     """ppo"""
     seed: int = 0
@@ -239,6 +241,9 @@ class TrainConfig(_Validated):
         _non_negative(self, "num_train_tasks", "checkpoint_every", "num_devices")
         if self.episodes_per_trial is not None and self.episodes_per_trial < 1:
             raise ValueError(f"episodes_per_trial must be >= 1, got {self.episodes_per_trial}")
+        if self.agent == "pearl" and self.learner != "svg0":
+            raise ValueError("agent='pearl' is trained with learner='svg0' (valid learners for "
+                             "pearl: ['svg0'])")
         if self.network.task_info_target == "task_id" and self.num_train_tasks < 1:
             raise ValueError("network.task_info_target='task_id' needs num_train_tasks >= 1 "
                              "(a task id exists only in a finite task set)")

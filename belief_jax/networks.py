@@ -3,7 +3,7 @@ information-bottleneck encoder and the auxiliary (belief) head."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -102,3 +102,61 @@ class AuxHead(nn.Module):
         logits = nn.Dense(spec.size * spec.num_classes, name="logits")(h)
         logits = logits.reshape(*h.shape[:-1], spec.size, spec.num_classes)
         return jax.nn.log_softmax(logits).reshape(*h.shape[:-1], spec.size * spec.num_classes)
+
+
+class ContextCarry(NamedTuple):
+    """Natural parameters of the product of per-transition Gaussians seen so far in the
+    trial (the N(0, I) prior is added when read), and the latent z held for the episode."""
+
+    eta: jax.Array        # Σ_i μ_i / σ_i²
+    precision: jax.Array  # Σ_i 1 / σ_i²
+    z: jax.Array
+
+
+class _PosteriorSamplingStep(nn.Module):
+    latent_size: int
+    sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, carry: ContextCarry, inputs):
+        x, episode_start, trial_start, noise = inputs
+        carry = jax.tree.map(lambda c: jnp.where(trial_start[:, None], 0.0, c), carry)
+        h = MLP(self.sizes, name="factor_torso")(x)
+        mean_i = nn.Dense(self.latent_size, name="factor_mean")(h)
+        log_var_i = jnp.clip(nn.Dense(self.latent_size, name="factor_log_var")(h), -8.0, 8.0)
+        # At an episode's first step the previous reward belongs to the previous episode's
+        # last position, not to this observation: that step adds no factor.
+        keep = (episode_start == 0).astype(jnp.float32)[:, None]
+        precision_i = keep * jnp.exp(-log_var_i)
+        eta = carry.eta + precision_i * mean_i
+        precision = carry.precision + precision_i
+        post_mean = eta / (1.0 + precision)
+        post_log_std = -0.5 * jnp.log1p(precision)
+        sampled = post_mean + jnp.exp(post_log_std) * noise
+        z = jnp.where(episode_start[:, None] > 0, sampled, carry.z)  # held for the episode
+        kl = gaussian_kl_to_standard_normal(post_mean, post_log_std)
+        return ContextCarry(eta, precision, z), (z, jnp.concatenate(
+            [post_mean, post_log_std], axis=-1), kl)
+
+
+class PosteriorSamplingEncoder(nn.Module):
+    """PEARL's permutation-invariant context encoder (Rakelly et al. 2019): each transition
+    gives a Gaussian factor N(μ_i, σ_i²); the posterior q(z | context) ∝ N(0, I)·Π_i factors.
+    A z is sampled at each episode start and held fixed through the episode (posterior
+    sampling). Returns z, the posterior parameters and KL(q ‖ N(0, I)) per step."""
+
+    latent_size: int
+    sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, carry: ContextCarry, x: jax.Array, episode_start: jax.Array,
+                 trial_start: jax.Array, noise: jax.Array):
+        scan = nn.scan(_PosteriorSamplingStep, variable_broadcast="params",
+                       split_rngs={"params": False}, in_axes=0, out_axes=0)
+        return scan(self.latent_size, self.sizes, name="step")(
+            carry, (x, episode_start, trial_start, noise))
+
+    @staticmethod
+    def initial_carry(batch: int, latent_size: int) -> ContextCarry:
+        zeros = lambda: jnp.zeros((batch, latent_size), jnp.float32)
+        return ContextCarry(zeros(), zeros(), zeros())

@@ -215,7 +215,8 @@ def _summary(config: TrainConfig, rows: list[dict], compile_s: float, interrupte
         "final_train_return": last["train_return"],
         "final_validation_return": last["validation_return"],
         "final_validation_return_se": last["validation_return_se"],
-        "final_aux_log_likelihood": last["aux_log_likelihood"] if config.agent != "rnn"
+        "final_aux_log_likelihood": last["aux_log_likelihood"]
+        if config.agent in ("aux_head", "belief")
         else None,
         "interrupted": interrupted,
     }

@@ -185,7 +185,7 @@ class Trainer:
         returns = completed.sum(0)
         metrics = {"validation_return": returns.mean(),
                    "validation_return_se": returns.std() / jnp.sqrt(returns.size)}
-        if self.agent.kind != "rnn" and self.task_target == "embedding":
+        if self.agent.kind in ("aux_head", "belief") and self.task_target == "embedding":
             # The policy is evaluated with the same forward; the belief it produced is scored.
             metrics["validation_aux_log_likelihood"] = self._eval_log_likelihood(
                 params, actor, transitions)

@@ -113,3 +113,49 @@ def test_continuous_policy_head_outputs_mean_and_log_std():
     _, out = agent.apply(params, carry, batch.inputs, batch.noise)
     assert out.policy_params.shape == (T, B, 4)
     np.testing.assert_allclose(out.policy_params[..., 2:], -0.5)
+
+
+def _encode(x, episode_start, trial_start, noise, latent=4):
+    from belief_jax.networks import PosteriorSamplingEncoder
+    encoder = PosteriorSamplingEncoder(latent, (16,))
+    carry = PosteriorSamplingEncoder.initial_carry(x.shape[1], latent)
+    params = encoder.init(jax.random.key(0), carry, x, episode_start, trial_start, noise)
+    return encoder.apply(params, carry, x, episode_start, trial_start, noise)[1]
+
+
+def test_pearl_latent_is_held_within_an_episode_and_resampled_at_its_start():
+    T, B, latent = 8, 2, 4
+    x = jax.random.normal(jax.random.key(1), (T, B, 5))
+    episode_start = jnp.zeros((T, B)).at[0].set(1.0).at[5].set(1.0)
+    trial_start = jnp.zeros((T, B), bool).at[0].set(True)
+    noise = jax.random.normal(jax.random.key(2), (T, B, latent))
+    z, posterior, kl = _encode(x, episode_start, trial_start, noise, latent)
+    for t in range(1, 5):
+        np.testing.assert_array_equal(z[t], z[0])
+    assert not np.allclose(z[5], z[4])
+    np.testing.assert_array_equal(z[6], z[5])
+    # the first step of a trial has seen nothing: the posterior is the N(0, I) prior
+    np.testing.assert_allclose(posterior[0], 0.0, atol=1e-6)
+    np.testing.assert_allclose(z[0], noise[0], atol=1e-6)
+    assert float(kl[0].max()) < 1e-6 and float(kl[4].min()) > 0
+    # the posterior sample at an episode start is μ + σ·ε of that step's posterior
+    mean, log_std = np.split(np.asarray(posterior[5]), 2, axis=-1)
+    np.testing.assert_allclose(z[5], mean + np.exp(log_std) * noise[5], rtol=1e-5, atol=1e-6)
+
+
+def test_pearl_posterior_is_permutation_invariant():
+    T, B, latent = 6, 1, 4
+    x = jax.random.normal(jax.random.key(3), (T, B, 5))
+    start = jnp.zeros((T, B)).at[0].set(1.0)
+    trial = jnp.zeros((T, B), bool).at[0].set(True)
+    noise = jnp.zeros((T, B, latent))
+    order = jnp.array([0, 4, 2, 5, 1, 3])  # keep the trial's first step first
+    _, posterior, _ = _encode(x, start, trial, noise, latent)
+    _, shuffled, _ = _encode(x[order], start, trial, noise, latent)
+    np.testing.assert_allclose(posterior[-1], shuffled[-1], rtol=1e-5, atol=1e-6)
+
+
+def test_pearl_needs_the_off_policy_learner():
+    from belief_jax import TrainConfig
+    with pytest.raises(ValueError, match="agent='pearl' is trained with learner='svg0'"):
+        TrainConfig(agent="pearl", learner="ppo")
