@@ -65,3 +65,25 @@ def test_cli_keeps_an_earlier_run_unless_told_to_overwrite(tmp_path):
     assert (out / "metrics.csv").read_text() == before
     assert _train("--out", str(out), "--seed", "9", "--overwrite", *TINY_FLAGS).returncode == 0
     assert json.loads((out / "config.json").read_text())["seed"] == 9
+
+
+SVG_TINY = ["--svg0.num-envs", "8", "--svg0.rollout-length", "5", "--svg0.sequence-length", "4",
+            "--svg0.batch-size", "4", "--svg0.replay-size", "400", "--svg0.min-replay", "40"]
+
+
+@pytest.mark.parametrize("agent", ["belief", "pearl"])
+def test_cli_trains_with_svg0(tmp_path, agent):
+    out = tmp_path / "svg"
+    flags = [f for f in TINY_FLAGS]
+    flags[flags.index("--total-env-steps") + 1] = "160"
+    result = _train("--env", "semicircle", "--agent", agent, "--learner", "svg0", "--quick",
+                    "--out", str(out), "--env-kwargs", "episode_length", "10",
+                    *flags[flags.index("--total-env-steps"):], *SVG_TINY)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["learner"] == "svg0" and summary["agent"] == agent
+    assert summary["env_steps"] == 160
+    assert (summary["final_aux_log_likelihood"] is None) == (agent == "pearl")
+    rows = read_csv(out / "metrics.csv")
+    assert all(r["critic_loss"] == r["critic_loss"] for r in rows)  # learning has started
+    assert (out / "learning_curves.png").exists()
