@@ -163,12 +163,15 @@ class SVGConfig(_Validated):
     """entropy weight α (initial value when tuned)"""
     tune_alpha: bool = False
     """tune α towards target_entropy"""
+    alpha_learning_rate: float = 3e-5
+    """Adam step size of log α; small, so α anneals over the run instead of collapsing"""
     target_entropy: float | None = None
     """None: −|A| for continuous actions, 0.5·log n for n discrete actions"""
 
     def validate(self) -> None:
         _positive(self, "num_envs", "rollout_length", "sequence_length", "batch_size",
-                  "replay_size", "replay_ratio", "learning_rate", "max_grad_norm",
+                  "replay_size", "replay_ratio", "learning_rate", "alpha_learning_rate",
+                  "max_grad_norm",
                   "target_period", "polyak_tau")
         _non_negative(self, "min_replay", "alpha")
         _choice("svg0.target_update", self.target_update, TARGET_UPDATES)

@@ -61,7 +61,7 @@ class SVG0:
         self.q_head = QHead(network.head_sizes, agent.action_space)
         self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                                      optax.adam(config.learning_rate))
-        self.alpha_optimizer = optax.adam(config.learning_rate)
+        self.alpha_optimizer = optax.adam(config.alpha_learning_rate)
         self.buffer = make_sequence_buffer(config.num_envs, config.sequence_length,
                                            config.batch_size, config.replay_size,
                                            config.min_replay)
