@@ -24,8 +24,13 @@ import jax
 import jax.numpy as jnp
 
 from belief_jax.config import NetworkConfig
-from belief_jax.networks import MLP, AuxHead, InformationBottleneck, PosteriorSamplingEncoder, \
-    RecurrentCore
+from belief_jax.networks import (
+    MLP,
+    AuxHead,
+    InformationBottleneck,
+    PosteriorSamplingEncoder,
+    RecurrentCore,
+)
 from envs.core import Box, Discrete, TaskInfoSpec
 
 

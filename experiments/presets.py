@@ -18,7 +18,8 @@ _PPO = {"bandit": _BANDIT_PPO, "semicircle": _SEMICIRCLE_PPO}
 # SVG(0) on the bandit: λ = 0.5 keeps the variance of Retrace targets built from 0/1 rewards
 # low; α starts high (explore while Q is still flat) and anneals slowly to a low entropy.
 _SVG = {"bandit": SVGConfig(gamma=0.9, retrace_lambda=0.5, learning_rate=1e-3,
-                            replay_ratio=0.01, tune_alpha=True, alpha=0.1, target_entropy=0.5),
+                            replay_ratio=0.01, tune_alpha=True, alpha=0.1, target_entropy=0.5,
+                            alpha_learning_rate=1e-4),
         "semicircle": SVGConfig(tune_alpha=True)}
 
 
