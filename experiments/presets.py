@@ -13,7 +13,7 @@ _BANDIT_PPO = PPOConfig(num_envs=256, rollout_length=100, num_epochs=4, num_mini
 _SEMICIRCLE_PPO = PPOConfig(num_envs=128, rollout_length=100, num_epochs=4, num_minibatches=4,
                             gamma=0.99, gae_lambda=0.95, learning_rate=3e-4, ent_coef=0.001)
 _QUICK_STEPS = {("bandit", "ppo"): 4_000_000, ("semicircle", "ppo"): 2_000_000,
-                ("bandit", "svg0"): 2_500_000, ("semicircle", "svg0"): 1_000_000}
+                ("bandit", "svg0"): 3_000_000, ("semicircle", "svg0"): 1_000_000}
 _PPO = {"bandit": _BANDIT_PPO, "semicircle": _SEMICIRCLE_PPO}
 # SVG(0) on the bandit: λ = 0.5 keeps the variance of Retrace targets built from 0/1 rewards
 # low; α starts high (explore while Q is still flat) and anneals slowly to a low entropy.
