@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import jax
@@ -70,8 +71,26 @@ class Checkpoints:
                                                enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
+    def complete(self) -> list[int]:
+        """Saved chunks whose manifest was written: a save killed before that never counts."""
+        return sorted(s for s in self.manager.all_steps()
+                      if (self.directory / str(s) / MANIFEST).exists())
+
     def latest(self) -> int | None:
-        return self.manager.latest_step()
+        complete = self.complete()
+        return complete[-1] if complete else None
+
+    def discard_unfinished(self) -> list[int]:
+        """Removes saves newer than the latest complete one (a run killed mid-save), so the
+        resumed run can write those chunks again."""
+        latest = self.latest()
+        unfinished = [s for s in self.manager.all_steps()
+                      if latest is None or s > latest]
+        for step in unfinished:
+            shutil.rmtree(self.directory / str(step))
+        if unfinished:
+            self.manager.reload()
+        return unfinished
 
     def save(self, chunk: int, state: RunnerState) -> None:
         """Saves after chunk number `chunk` (0-based) and waits until it is on disk."""

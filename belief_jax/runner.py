@@ -156,6 +156,10 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     checkpoints = Checkpoints(out / "checkpoints", config.keep_checkpoints)
     start_chunk, rows = 0, []
     if resume:
+        unfinished = checkpoints.discard_unfinished()
+        if unfinished:
+            log(f"discarded unfinished checkpoint save(s) {unfinished} (the run was killed "
+                "while saving)")
         last, state = checkpoints.restore(state)
         start_chunk = last + 1
         rows = _read_rows(out / "metrics.csv", start_chunk * config.iterations_per_chunk)

@@ -114,6 +114,24 @@ def test_sigint_saves_a_loadable_checkpoint_and_exits_0(tmp_path):
     assert len(_metrics(out)) == chunk + 1
 
 
+def test_a_save_killed_before_its_manifest_is_discarded_on_resume(tmp_path):
+    steps = ["--total-env-steps", str(8 * 10 * 2 * 3)]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    for out in (whole, cut):
+        assert subprocess.run(_cli("--out", str(out), *steps), env=ENV).returncode == 0
+    # as if killed between orbax's commit of chunk 2 and our manifest: chunk 2 is unfinished
+    (cut / "checkpoints" / "2" / "sha256.json").unlink()
+    checkpoints = Checkpoints(cut / "checkpoints")
+    assert checkpoints.latest() == 1
+    checkpoints.close()
+    resumed = subprocess.run(_cli("--out", str(cut), "--resume", *steps), env=ENV,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "discarded unfinished checkpoint save(s) [2]" in resumed.stdout
+    assert _metrics(cut) == _metrics(whole)
+    assert _final_params(cut, steps)[0] == 2
+
+
 def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
     out = tmp_path / "run"
     steps = ["--total-env-steps", str(8 * 10 * 2 * 2)]

@@ -1,0 +1,187 @@
+"""Throughput on the current device: `python -m experiments.benchmark [--quick] --json OUT`.
+
+For each env: env-only steps/s (jitted, vmapped random actions inside `lax.scan`), acting
+steps/s (env + agent forward), and full training-loop env-steps/s for each (agent, learner);
+compile time and peak memory (RSS on CPU, device memory on GPU) for each, and scaling over
+num_envs, vmapped seeds and devices. One process, one device type: compare the ratios, not
+the absolute numbers, which shared machines make noisy. Prints a table and writes JSON
+records with keys env, agent, learner, num_envs, num_seeds, num_devices, kind, steps_per_s,
+compile_s, peak_mem_mb.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import tyro
+
+import envs
+from belief_jax.config import TrainConfig
+from belief_jax.parallel import make_mesh, state_shardings
+from belief_jax.train import Trainer
+from experiments.presets import preset
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    envs: tuple[str, ...] = ("bandit", "semicircle")
+    num_envs: tuple[int, ...] = (64, 256, 1024)
+    agents: tuple[str, ...] = ("rnn", "belief")
+    learners: tuple[str, ...] = ("ppo", "svg0")
+    num_seeds: tuple[int, ...] = (1, 4)
+    """seed counts for the vmapped-seed scaling (train, first num_envs only)"""
+    num_devices: tuple[int, ...] = (1, 2)
+    """device counts for the sharding scaling (train, largest num_envs; skipped if absent)"""
+    steps: int = 100
+    """env steps timed per env for env-only/acting; train runs one chunk"""
+    quick: bool = False
+    """small sizes that finish on a laptop CPU in a few minutes"""
+    json: Path = Path("runs/benchmark.json")
+
+
+def peak_mem_mb() -> float:
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return stats["peak_bytes_in_use"] / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def timed(fn, *args) -> tuple[float, float]:
+    """(compile seconds, run seconds) of a jitted fn, timed on its second run."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(*args))  # warm caches
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    return compile_s, time.perf_counter() - start
+
+
+def env_only(env_name: str, num_envs: int, steps: int) -> dict:
+    env = envs.make(env_name)
+    trial = envs.TrialWrapper(env)
+
+    def run(key):
+        _, state = jax.vmap(trial.reset)(jax.random.split(key, num_envs))
+
+        def step(state, key):
+            action_key, step_key = jax.random.split(key)
+            actions = jax.vmap(env.action_space.sample)(jax.random.split(action_key, num_envs))
+            _, state, reward, _, _ = jax.vmap(trial.step)(
+                jax.random.split(step_key, num_envs), state, actions)
+            return state, reward.sum()
+        return jax.lax.scan(step, state, jax.random.split(key, steps))[1].sum()
+
+    compile_s, run_s = timed(run, jax.random.key(0))
+    return {"steps_per_s": num_envs * steps / run_s, "compile_s": compile_s}
+
+
+def _config(env: str, agent: str, learner: str, num_envs: int, num_seeds: int = 1,
+            num_devices: int = 1) -> TrainConfig:
+    base = preset(env, learner, quick=True)
+    if learner == "svg0":
+        svg0 = dataclasses.replace(base.svg0, num_envs=num_envs,
+                                   replay_size=max(base.svg0.replay_size, 200 * num_envs),
+                                   min_replay=0)
+        return base.replace(agent=agent, svg0=svg0, iterations_per_chunk=20, num_eval_envs=8,
+                            num_seeds=num_seeds, num_devices=num_devices)
+    ppo = dataclasses.replace(base.ppo, num_envs=num_envs)
+    return base.replace(agent=agent, ppo=ppo, iterations_per_chunk=2, num_eval_envs=8,
+                        num_seeds=num_seeds, num_devices=num_devices)
+
+
+def acting(config: TrainConfig, steps: int) -> dict:
+    trainer = Trainer(config)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    params = trainer.learner.acting_params(state.learner)
+
+    def run(params, actor, key):
+        step = lambda a, k: trainer.env_step(params, trainer.train_env, False, a, k)
+        return jax.lax.scan(step, actor, jax.random.split(key, steps))[1][1].sum()
+
+    compile_s, run_s = timed(run, params, state.actor, jax.random.key(1))
+    return {"steps_per_s": config.learner_config.num_envs * steps / run_s,
+            "compile_s": compile_s}
+
+
+def train(config: TrainConfig) -> dict:
+    """One chunk, seeds vmapped and envs sharded as in the runner; excludes validation."""
+    trainer = Trainer(config)
+    mesh = make_mesh(config.num_devices, config.learner_config.num_envs)
+    keys = jax.random.split(jax.random.key(0), config.num_seeds)
+    state = jax.jit(jax.vmap(trainer.init))(keys)
+    shardings = state_shardings(state, mesh)
+    state = jax.device_put(state, shardings)
+
+    def run(state):
+        return jax.lax.scan(trainer.iteration, state, None, config.iterations_per_chunk)
+
+    fn = jax.vmap(run)
+    start = time.perf_counter()
+    compiled = jax.jit(fn, out_shardings=(shardings, None)).lower(state).compile()
+    compile_s = time.perf_counter() - start
+    state, _ = jax.block_until_ready(compiled(state))
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(state))
+    run_s = time.perf_counter() - start
+    steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration
+    return {"steps_per_s": steps * config.num_seeds / run_s, "compile_s": compile_s}
+
+
+def records(bench: BenchmarkConfig):
+    for env in bench.envs:
+        for num_envs in bench.num_envs:
+            yield dict(env=env, agent=None, learner=None, num_envs=num_envs, num_seeds=1,
+                       num_devices=1, kind="env_only", **env_only(env, num_envs, bench.steps))
+        for agent in bench.agents:
+            for learner in bench.learners:
+                for num_envs in bench.num_envs:
+                    config = _config(env, agent, learner, num_envs)
+                    row = dict(env=env, agent=agent, learner=learner, num_envs=num_envs,
+                               num_seeds=1, num_devices=1)
+                    yield {**row, "kind": "acting", **acting(config, bench.steps)}
+                    yield {**row, "kind": "train", **train(config)}
+                for seeds in bench.num_seeds[1:]:
+                    yield dict(env=env, agent=agent, learner=learner,
+                               num_envs=bench.num_envs[0], num_seeds=seeds, num_devices=1,
+                               kind="train", **train(_config(env, agent, learner,
+                                                             bench.num_envs[0], seeds)))
+                for devices in bench.num_devices[1:]:
+                    if devices > jax.device_count():
+                        continue
+                    yield dict(env=env, agent=agent, learner=learner,
+                               num_envs=bench.num_envs[-1], num_seeds=1, num_devices=devices,
+                               kind="train", **train(_config(env, agent, learner,
+                                                             bench.num_envs[-1], 1, devices)))
+
+
+def main() -> None:
+    bench = tyro.cli(BenchmarkConfig, description=__doc__)
+    if bench.quick:
+        bench = dataclasses.replace(bench, num_envs=(64, 256), num_seeds=(1, 2), steps=50)
+    print(f"device: {jax.devices()[0].device_kind} x {jax.device_count()}")
+    header = f"{'env':<11}{'agent':<8}{'learner':<8}{'envs':>6}{'seeds':>6}{'dev':>4}" \
+             f"{'kind':>10}{'steps/s':>12}{'compile s':>10}{'peak MB':>9}"
+    print(header)
+    rows = []
+    for row in records(bench):
+        row["peak_mem_mb"] = peak_mem_mb()
+        rows.append(row)
+        print(f"{row['env']:<11}{str(row['agent'] or '-'):<8}{str(row['learner'] or '-'):<8}"
+              f"{row['num_envs']:>6}{row['num_seeds']:>6}{row['num_devices']:>4}"
+              f"{row['kind']:>10}{row['steps_per_s']:>12,.0f}{row['compile_s']:>10.1f}"
+              f"{row['peak_mem_mb']:>9.0f}", flush=True)
+    bench.json.parent.mkdir(parents=True, exist_ok=True)
+    bench.json.write_text(json.dumps({"device": jax.devices()[0].device_kind,
+                                      "device_count": jax.device_count(), "records": rows},
+                                     indent=2))
+    print(f"wrote {bench.json}")
+
+
+if __name__ == "__main__":
+    main()
