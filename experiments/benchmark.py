@@ -33,10 +33,12 @@ class BenchmarkConfig:
     num_envs: tuple[int, ...] = (64, 256, 1024)
     agents: tuple[str, ...] = ("rnn", "belief")
     learners: tuple[str, ...] = ("ppo", "svg0")
-    num_seeds: tuple[int, ...] = (1, 4)
-    """seed counts for the vmapped-seed scaling (train, first num_envs only)"""
-    num_devices: tuple[int, ...] = (1, 2)
-    """device counts for the sharding scaling (train, largest num_envs; skipped if absent)"""
+    num_seeds: tuple[int, ...] = (1,)
+    """seed counts for the vmapped-seed scaling (train, first num_envs only). Opt-in and
+    UNVERIFIED: with 2 seeds this path stalled in the last check (not yet debugged)"""
+    num_devices: tuple[int, ...] = (1,)
+    """device counts for the sharding scaling (train, largest num_envs; skipped if absent).
+    Opt-in and unverified, as num_seeds"""
     steps: int = 100
     """env steps timed per env for env-only/acting; train runs one chunk"""
     quick: bool = False
@@ -163,7 +165,7 @@ def records(bench: BenchmarkConfig):
 def main() -> None:
     bench = tyro.cli(BenchmarkConfig, description=__doc__)
     if bench.quick:
-        bench = dataclasses.replace(bench, num_envs=(64, 256), num_seeds=(1, 2), steps=50)
+        bench = dataclasses.replace(bench, num_envs=(64, 256), steps=50)
     print(f"device: {jax.devices()[0].device_kind} x {jax.device_count()}")
     header = f"{'env':<11}{'agent':<8}{'learner':<8}{'envs':>6}{'seeds':>6}{'dev':>4}" \
              f"{'kind':>10}{'steps/s':>12}{'compile s':>10}{'peak MB':>9}"
