@@ -1,5 +1,9 @@
 """belief_jax: meta-RL as task inference (Humplik et al., 2019) in pure JAX."""
-from belief_jax.config import NetworkConfig, PPOConfig, TrainConfig
-from belief_jax.train import Trainer, make_train
+from belief_jax import _xla_flags
+
+_xla_flags.apply()  # before any JAX backend exists; see the module for why
+
+from belief_jax.config import NetworkConfig, PPOConfig, TrainConfig  # noqa: E402
+from belief_jax.train import Trainer, make_train  # noqa: E402
 
 __all__ = ["NetworkConfig", "PPOConfig", "TrainConfig", "Trainer", "make_train"]

@@ -11,6 +11,9 @@ from envs.core import MetaEnv
 _REGISTRY: dict[str, tuple[str, str]] = {
     "bandit": ("envs.bandit", "Bandit"),
     "semicircle": ("envs.semicircle", "Semicircle"),
+    "numpad": ("envs.numpad", "NumPad"),
+    "cheetah_vel": ("envs.cheetah_vel", "CheetahVel"),
+    "quadruped_semicircle": ("envs.quadruped_semicircle", "QuadrupedSemicircle"),
 }
 
 
