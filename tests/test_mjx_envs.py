@@ -1,0 +1,92 @@
+"""cheetah_vel and quadruped_semicircle on brax's MJX bodies: rewards against brax's own
+quantities, the goal radius, and the cheap template reset."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+
+
+@pytest.fixture(scope="module")
+def cheetah():
+    return envs.make("cheetah_vel")
+
+
+@pytest.fixture(scope="module")
+def ant():
+    return envs.make("quadruped_semicircle")
+
+
+def _advance(env, key, steps=3):
+    """A state a few random steps after reset, so brax's derived fields (x, xd) are fresh."""
+    task = env.sample_task(key)
+    _, state = env.reset(key, task)
+    step = jax.jit(env.step)
+    for i in range(steps):
+        _, state, *_ = step(key, state, env.action_space.sample(jax.random.fold_in(key, i)))
+    return state, step
+
+
+def test_cheetah_reward_is_velocity_error_and_control_cost_per_brax(cheetah):
+    """Reference from brax's own halfcheetah step on the same state: v_x is the root's x
+    displacement over the env step / dt (brax's `x_velocity` metric reads the torso position
+    one substep earlier, a lag we do not copy), the control cost is brax's
+    `reward_ctrl` (weight 0.1 there, 0.05 here)."""
+    state, step = _advance(cheetah, jax.random.key(0))
+    brax_env = cheetah.body.brax_env
+    brax_state = brax_env.reset(jax.random.key(1)).replace(pipeline_state=state.physics)
+    for i in range(3):
+        action = cheetah.action_space.sample(jax.random.key(10 + i))
+        reference = jax.jit(brax_env.step)(brax_state, action)
+        _, state, reward, _, _ = step(jax.random.key(0), state, action)
+        v_x = float(reference.pipeline_state.qpos[0] - brax_state.pipeline_state.qpos[0]
+                    ) / float(brax_env.dt)
+        expected = (-abs(v_x - float(state.task.target_velocity))
+                    + 0.5 * float(reference.metrics["reward_ctrl"]))
+        np.testing.assert_allclose(float(reward), expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(state.physics.qpos, reference.pipeline_state.qpos, atol=1e-5)
+        brax_state = reference
+
+
+def test_cheetah_task_is_the_target_velocity(cheetah):
+    tasks = jax.vmap(cheetah.sample_task)(jax.random.split(jax.random.key(0), 1000))
+    velocities = np.asarray(tasks.target_velocity)
+    assert velocities.min() >= 0.0 and velocities.max() <= 3.0 and velocities.std() > 0.7
+    info = cheetah.task_info(tasks.__class__(target_velocity=tasks.target_velocity[0]))
+    assert info.spec.kind == "gaussian" and info.value.shape == (1,)
+
+
+def test_ant_sparse_reward_switches_exactly_at_the_goal_radius(ant):
+    state, step = _advance(ant, jax.random.key(2))
+    action = jnp.full(ant.action_space.shape, 0.5)
+    _, after, *_ = step(jax.random.key(0), state, action)
+    xy = np.asarray(after.physics.qpos[:2])
+    control = 0.1 * float(jnp.sum(action ** 2))
+    for offset, inside in [(0.199, True), (0.2 - 1e-5, True), (0.2 + 1e-5, False),
+                           (0.201, False)]:
+        goal = jnp.asarray(xy + np.array([offset, 0.0]), jnp.float32)
+        at_goal = state.replace(task=state.task.replace(goal=goal))
+        _, _, reward, _, _ = step(jax.random.key(0), at_goal, action)
+        np.testing.assert_allclose(float(reward), float(inside) - control, atol=1e-5)
+
+
+def test_ant_observation_includes_the_torso_position(ant):
+    state, step = _advance(ant, jax.random.key(3))
+    obs, after, *_ = step(jax.random.key(0), state, jnp.zeros(ant.action_space.shape))
+    np.testing.assert_array_equal(obs[:2], after.physics.qpos[:2])
+    assert obs.shape == (ant.observation_size,)
+
+
+@pytest.mark.parametrize("name", ["cheetah_vel", "quadruped_semicircle"])
+def test_template_reset_steps_like_brax_reset(name, cheetah, ant):
+    """Our reset skips `mjx.forward`; the next step must match a step from brax's reset
+    with the same q, q̇ (which ran forward)."""
+    env = cheetah if name == "cheetah_vel" else ant
+    physics = env.body.reset(jax.random.key(4))
+    brax_physics = env.body.brax_env.pipeline_init(physics.qpos, physics.qvel)
+    action = env.action_space.sample(jax.random.key(5))
+    ours = jax.jit(env.body.step)(physics, action)
+    theirs = jax.jit(env.body.step)(brax_physics, action)
+    np.testing.assert_allclose(ours.qpos, theirs.qpos, atol=1e-5)
+    np.testing.assert_allclose(ours.qvel, theirs.qvel, atol=1e-4)
