@@ -30,15 +30,17 @@ from experiments.presets import preset
 @dataclass(frozen=True)
 class BenchmarkConfig:
     envs: tuple[str, ...] = ("bandit", "semicircle")
+    """env names, optionally with kwargs: semicircle:physics=mjx"""
     num_envs: tuple[int, ...] = (64, 256, 1024)
     agents: tuple[str, ...] = ("rnn", "belief")
     learners: tuple[str, ...] = ("ppo", "svg0")
-    num_seeds: tuple[int, ...] = (1,)
-    """seed counts for the vmapped-seed scaling (train, first num_envs only). Opt-in and
-    UNVERIFIED: with 2 seeds this path stalled in the last check (not yet debugged)"""
-    num_devices: tuple[int, ...] = (1,)
-    """device counts for the sharding scaling (train, largest num_envs; skipped if absent).
-    Opt-in and unverified, as num_seeds"""
+    num_seeds: tuple[int, ...] = (1, 2)
+    """seed counts for the vmapped-seed scaling (train, first num_envs only)"""
+    num_devices: tuple[int, ...] = (1, 2)
+    """device counts for the sharding scaling (train, largest num_envs; counts above
+    jax.device_count() are skipped: on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=2)"""
+    kinds: tuple[str, ...] = ("env_only", "acting", "train")
+    """which measurements to take"""
     steps: int = 100
     """env steps timed per env for env-only/acting; train runs one chunk"""
     quick: bool = False
@@ -64,8 +66,25 @@ def timed(fn, *args) -> tuple[float, float]:
     return compile_s, time.perf_counter() - start
 
 
-def env_only(env_name: str, num_envs: int, steps: int) -> dict:
-    env = envs.make(env_name)
+def parse_env(spec: str) -> tuple[str, dict]:
+    """`numpad` or `numpad:physics=mjx,episode_length=100` -> (name, kwargs)."""
+    name, _, rest = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            kwargs[key] = int(value)
+        except ValueError:
+            try:
+                kwargs[key] = float(value)
+            except ValueError:
+                kwargs[key] = value
+    return name, kwargs
+
+
+def env_only(env_spec: str, num_envs: int, steps: int) -> dict:
+    name, kwargs = parse_env(env_spec)
+    env = envs.make(name, **kwargs)
     trial = envs.TrialWrapper(env)
 
     def run(key):
@@ -83,9 +102,11 @@ def env_only(env_name: str, num_envs: int, steps: int) -> dict:
     return {"steps_per_s": num_envs * steps / run_s, "compile_s": compile_s}
 
 
-def _config(env: str, agent: str, learner: str, num_envs: int, num_seeds: int = 1,
+def _config(env_spec: str, agent: str, learner: str, num_envs: int, num_seeds: int = 1,
             num_devices: int = 1) -> TrainConfig:
+    env, kwargs = parse_env(env_spec)
     base = preset(env, learner, quick=True)
+    base = base.replace(env_kwargs={**base.env_kwargs, **kwargs})
     if learner == "svg0":
         svg0 = dataclasses.replace(base.svg0, num_envs=num_envs,
                                    replay_size=max(base.svg0.replay_size, 200 * num_envs),
@@ -137,29 +158,36 @@ def train(config: TrainConfig) -> dict:
 
 def records(bench: BenchmarkConfig):
     for env in bench.envs:
-        for num_envs in bench.num_envs:
-            yield dict(env=env, agent=None, learner=None, num_envs=num_envs, num_seeds=1,
-                       num_devices=1, kind="env_only", **env_only(env, num_envs, bench.steps))
+        if "env_only" in bench.kinds:
+            for num_envs in bench.num_envs:
+                yield dict(env=env, agent=None, learner=None, num_envs=num_envs, num_seeds=1,
+                           num_devices=1, kind="env_only",
+                           **env_only(env, num_envs, bench.steps))
         for agent in bench.agents:
             for learner in bench.learners:
-                for num_envs in bench.num_envs:
-                    config = _config(env, agent, learner, num_envs)
-                    row = dict(env=env, agent=agent, learner=learner, num_envs=num_envs,
-                               num_seeds=1, num_devices=1)
-                    yield {**row, "kind": "acting", **acting(config, bench.steps)}
-                    yield {**row, "kind": "train", **train(config)}
-                for seeds in bench.num_seeds[1:]:
-                    yield dict(env=env, agent=agent, learner=learner,
-                               num_envs=bench.num_envs[0], num_seeds=seeds, num_devices=1,
-                               kind="train", **train(_config(env, agent, learner,
-                                                             bench.num_envs[0], seeds)))
-                for devices in bench.num_devices[1:]:
-                    if devices > jax.device_count():
-                        continue
-                    yield dict(env=env, agent=agent, learner=learner,
-                               num_envs=bench.num_envs[-1], num_seeds=1, num_devices=devices,
-                               kind="train", **train(_config(env, agent, learner,
-                                                             bench.num_envs[-1], 1, devices)))
+                yield from _agent_records(bench, env, agent, learner)
+
+
+def _agent_records(bench: BenchmarkConfig, env: str, agent: str, learner: str):
+    row = dict(env=env, agent=agent, learner=learner, num_seeds=1, num_devices=1)
+    for num_envs in bench.num_envs:
+        config = _config(env, agent, learner, num_envs)
+        if "acting" in bench.kinds:
+            yield {**row, "num_envs": num_envs, "kind": "acting", **acting(config, bench.steps)}
+        if "train" in bench.kinds:
+            yield {**row, "num_envs": num_envs, "kind": "train", **train(config)}
+    if "train" not in bench.kinds:
+        return
+    for seeds in bench.num_seeds[1:]:
+        config = _config(env, agent, learner, bench.num_envs[0], seeds)
+        yield {**row, "num_envs": bench.num_envs[0], "num_seeds": seeds, "kind": "train",
+               **train(config)}
+    for devices in bench.num_devices[1:]:
+        if devices > jax.device_count():
+            continue
+        config = _config(env, agent, learner, bench.num_envs[-1], 1, devices)
+        yield {**row, "num_envs": bench.num_envs[-1], "num_devices": devices, "kind": "train",
+               **train(config)}
 
 
 def main() -> None:

@@ -127,7 +127,7 @@ def test_belief_network_gets_no_rl_gradient_under_svg0():
 
 
 @pytest.mark.parametrize("agent", ["rnn", "aux_head", "belief"])
-@pytest.mark.parametrize("env", ["bandit", "semicircle"])
+@pytest.mark.parametrize("env", ["bandit", "semicircle", "numpad"])
 def test_every_agent_trains_with_svg0(agent, env):
     config = _tiny(agent, env, target_update="polyak", tune_alpha=True)
     config = config.replace(network=NetworkConfig(hidden_size=8, torso_sizes=(8,),

@@ -96,9 +96,12 @@ def test_rollout_records_trial_returns_and_the_true_task():
     np.testing.assert_allclose(tr.inputs.prev_reward[1:], tr.reward[:-1])
 
 
-@pytest.mark.parametrize("agent", ["rnn", "aux_head", "belief"])
-def test_every_agent_trains_on_semicircle(agent):
-    config = TINY.replace(env="semicircle", agent=agent, env_kwargs={"episode_length": 4},
+@pytest.mark.parametrize("agent,env,env_kwargs", [
+    ("rnn", "semicircle", {}), ("aux_head", "semicircle", {}), ("belief", "semicircle", {}),
+    ("belief", "semicircle", {"physics": "mjx"}), ("rnn", "numpad", {}),
+    ("aux_head", "numpad", {"task_info": "index"}), ("belief", "numpad", {"physics": "mjx"})])
+def test_every_agent_trains_on_the_ball_envs(agent, env, env_kwargs):
+    config = TINY.replace(env=env, agent=agent, env_kwargs={"episode_length": 8, **env_kwargs},
                           ppo=PPOConfig(num_envs=4, rollout_length=8, num_minibatches=2))
     state, (metrics, evaluation) = jax.jit(make_train(config))(jax.random.key(0))
     assert np.isfinite(np.asarray(metrics["loss"])).all()
