@@ -8,7 +8,6 @@ from envs.ball import KinematicBall
 from envs.bandit import Bandit, BanditTask
 from envs.semicircle import Semicircle, SemicircleTask, goal_reward
 
-
 # brax bodies compile for ~30 s each; tests/test_mjx_envs.py and the training tests cover them.
 PURE_JAX = [name for name in envs.names() if name not in ("cheetah_vel", "quadruped_semicircle")]
 
