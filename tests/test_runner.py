@@ -224,3 +224,31 @@ def test_num_envs_must_split_across_devices():
     from belief_jax.parallel import make_mesh
     with pytest.raises(ValueError, match="num_devices=3 but only 1 device"):
         make_mesh(3, 8)
+
+
+@pytest.mark.parametrize("learner", ["ppo", "svg0"])
+def test_no_compilation_after_the_first_chunk(tmp_path, learner):
+    """The chunk is compiled once, ahead of time; nothing (the loop, the finiteness check,
+    checkpointing) compiles again in later chunks."""
+    from jax._src import dispatch, monitoring
+
+    config, _, _ = parse([*FLAGS, "--learner", learner, "--total-env-steps", "960",
+                          "--svg0.num-envs", "8", "--svg0.rollout-length", "10",
+                          "--svg0.min-replay", "80", "--svg0.batch-size", "4",
+                          "--svg0.sequence-length", "5", "--svg0.replay-size", "400"])
+    events: list[str] = []
+
+    def on_compile(event, duration, **_):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            events.append("compile")
+
+    monitoring.register_event_duration_secs_listener(on_compile)
+    try:
+        run(config, tmp_path / learner, log=lambda line: events.append("chunk")
+            if line.startswith("[") else None)
+    finally:
+        monitoring.unregister_event_duration_listener(on_compile)
+    chunks = [i for i, e in enumerate(events) if e == "chunk"]
+    assert len(chunks) == config.num_chunks >= 3
+    assert "compile" in events[:chunks[0]]
+    assert "compile" not in events[chunks[0]:], events
