@@ -27,7 +27,7 @@ import numpy as np
 from belief_jax.checkpoint import CheckpointError, Checkpoints
 from belief_jax.config import TrainConfig
 from belief_jax.parallel import make_mesh, state_shardings
-from belief_jax.train import Trainer
+from belief_jax.train import Trainer, over_seeds
 
 METRIC_COLUMNS = ("iteration", "env_steps", "wall_s", "steps_per_s", "train_return",
                   "train_return_se", "validation_return", "validation_return_se",
@@ -150,7 +150,7 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
 
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
-    state = jax.jit(jax.vmap(trainer.init))(keys)
+    state = jax.jit(over_seeds(trainer.init, config.num_seeds))(keys)
     shardings = state_shardings(state, mesh)
     state = jax.device_put(state, shardings)
     checkpoints = Checkpoints(out / "checkpoints", config.keep_checkpoints)
@@ -165,7 +165,7 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
         rows = _read_rows(out / "metrics.csv", start_chunk * config.iterations_per_chunk)
         log(f"resuming {out} after chunk {start_chunk}/{config.num_chunks}")
 
-    chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0,
+    chunk = jax.jit(over_seeds(trainer.chunk, config.num_seeds), donate_argnums=0,
                     out_shardings=(shardings, None, None))
     start = time.perf_counter()
     compiled = chunk.lower(state).compile()

@@ -209,6 +209,17 @@ class Trainer:
         return state, metrics, evaluation
 
 
+def over_seeds(fn, num_seeds: int):
+    """`jax.vmap(fn)` over a leading seed axis; with one seed, the same signature without the
+    vmap (squeeze, call, expand). Measured: vmapping an MJX physics step over a size-1 axis
+    ran the cheetah loop 2.3x slower than not vmapping it."""
+    if num_seeds > 1:
+        return jax.vmap(fn)
+    squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
+    expand = lambda tree: jax.tree.map(lambda x: x[None], tree)
+    return lambda *args: expand(fn(*squeeze(args)))
+
+
 def make_train(config: TrainConfig):
     """`train(key) -> (RunnerState, (metrics, evaluation))`, a pure function of the key: the
     whole run in one `lax.scan` over chunks. Metrics are [num_chunks, iterations_per_chunk],

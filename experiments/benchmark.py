@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import tyro
 
 import envs
 from belief_jax.config import TrainConfig
 from belief_jax.parallel import make_mesh, state_shardings
-from belief_jax.train import Trainer
+from belief_jax.train import Trainer, over_seeds
 from experiments.presets import preset
 
 
@@ -39,8 +41,8 @@ class BenchmarkConfig:
     num_devices: tuple[int, ...] = (1, 2)
     """device counts for the sharding scaling (train, largest num_envs; counts above
     jax.device_count() are skipped: on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=2)"""
-    kinds: tuple[str, ...] = ("env_only", "acting", "train")
-    """which measurements to take"""
+    kinds: tuple[str, ...] = ("env_only", "acting", "train", "peer_brax_ppo")
+    """which measurements to take; peer_brax_ppo runs for the brax-body envs with ppo"""
     steps: int = 100
     """env steps timed per env for env-only/acting; train runs one chunk"""
     quick: bool = False
@@ -137,14 +139,14 @@ def train(config: TrainConfig) -> dict:
     trainer = Trainer(config)
     mesh = make_mesh(config.num_devices, config.learner_config.num_envs)
     keys = jax.random.split(jax.random.key(0), config.num_seeds)
-    state = jax.jit(jax.vmap(trainer.init))(keys)
+    state = jax.jit(over_seeds(trainer.init, config.num_seeds))(keys)
     shardings = state_shardings(state, mesh)
     state = jax.device_put(state, shardings)
 
     def run(state):
         return jax.lax.scan(trainer.iteration, state, None, config.iterations_per_chunk)
 
-    fn = jax.vmap(run)
+    fn = over_seeds(run, config.num_seeds)
     start = time.perf_counter()
     compiled = jax.jit(fn, out_shardings=(shardings, None)).lower(state).compile()
     compile_s = time.perf_counter() - start
@@ -154,6 +156,53 @@ def train(config: TrainConfig) -> dict:
     run_s = time.perf_counter() - start
     steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration
     return {"steps_per_s": steps * config.num_seeds / run_s, "compile_s": compile_s}
+
+
+BRAX_NAMES = {"cheetah_vel": "halfcheetah", "quadruped_semicircle": "ant"}
+
+
+def _restore_device_put_replicated() -> None:
+    """brax 0.14's PPO trainer calls `jax.device_put_replicated`, which JAX 0.10 removed.
+    Restored here for the peer only, as pmap's own placement of stacked copies (placing them
+    any other way made the trainer compile its epoch again on the second call)."""
+    if hasattr(jax, "device_put_replicated"):
+        return
+
+    def device_put_replicated(tree, devices):
+        stacked = jax.tree.map(lambda a: jnp.stack([jnp.asarray(a)] * len(devices)), tree)
+        return jax.pmap(lambda t: t, devices=devices)(stacked)
+
+    jax.device_put_replicated = device_put_replicated
+
+
+def peer_brax_ppo(config: TrainConfig) -> dict:
+    """brax's own PPO on the same brax body with our batch shape: num_envs, unroll length,
+    epochs and minibatches of `config.ppo`, episode length 200. Its training steps/s
+    (`training/sps`, evaluation excluded) is read from the last of three training epochs:
+    the first two include compilation."""
+    _restore_device_put_replicated()
+    from brax import envs as brax_envs
+    from brax.training.agents.ppo import train as brax_ppo
+
+    ppo = config.ppo
+    body = brax_envs.get_environment(BRAX_NAMES[config.env], backend="mjx")
+    per_step = ppo.num_envs * ppo.rollout_length
+    sps, walltime = [], []
+
+    def progress(_, metrics):
+        if "training/sps" in metrics:
+            sps.append(float(metrics["training/sps"]))
+            walltime.append(float(metrics["training/walltime"]))
+
+    brax_ppo.train(environment=body, num_timesteps=3 * 3 * per_step, episode_length=200,
+                   num_envs=ppo.num_envs, unroll_length=ppo.rollout_length,
+                   batch_size=ppo.num_envs // ppo.num_minibatches,
+                   num_minibatches=ppo.num_minibatches, num_updates_per_batch=ppo.num_epochs,
+                   num_evals=4, num_eval_envs=8, normalize_observations=False, seed=0,
+                   progress_fn=progress)
+    epochs = np.diff([0.0, *walltime])
+    # compile time ≈ what the two compiling epochs took beyond a steady-state epoch
+    return {"steps_per_s": sps[-1], "compile_s": float(epochs[0] + epochs[1] - 2 * epochs[2])}
 
 
 def records(bench: BenchmarkConfig):
@@ -172,6 +221,9 @@ def _agent_records(bench: BenchmarkConfig, env: str, agent: str, learner: str):
     row = dict(env=env, agent=agent, learner=learner, num_seeds=1, num_devices=1)
     for num_envs in bench.num_envs:
         config = _config(env, agent, learner, num_envs)
+        if "peer_brax_ppo" in bench.kinds and learner == "ppo" and config.env in BRAX_NAMES:
+            yield {**row, "num_envs": num_envs, "kind": "peer_brax_ppo",
+                   **peer_brax_ppo(config)}
         if "acting" in bench.kinds:
             yield {**row, "num_envs": num_envs, "kind": "acting", **acting(config, bench.steps)}
         if "train" in bench.kinds:
@@ -210,7 +262,32 @@ def main() -> None:
     bench.json.write_text(json.dumps({"device": jax.devices()[0].device_kind,
                                       "device_count": jax.device_count(), "records": rows},
                                      indent=2))
-    print(f"wrote {bench.json}")
+    plot(rows, bench.json.with_suffix(".png"))
+    print(f"wrote {bench.json} and {bench.json.with_suffix('.png')}")
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Steps/s against num_envs, one line per (env, agent, learner, kind), 1 seed, 1 device."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        if row["num_seeds"] == 1 and row["num_devices"] == 1:
+            label = " ".join(str(row[k]) for k in ("env", "agent", "learner", "kind")
+                             if row[k] is not None)
+            lines.setdefault(label, []).append((row["num_envs"], row["steps_per_s"]))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in sorted(lines.items()):
+        x, y = zip(*sorted(points), strict=True)
+        ax.plot(x, y, marker="o", label=label)
+    ax.set(xscale="log", yscale="log", xlabel="num_envs", ylabel="env steps / s",
+           title=f"{jax.devices()[0].device_kind}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
