@@ -247,16 +247,18 @@ def main() -> None:
     if bench.quick:
         bench = dataclasses.replace(bench, num_envs=(64, 256), steps=50)
     print(f"device: {jax.devices()[0].device_kind} x {jax.device_count()}")
-    header = f"{'env':<11}{'agent':<8}{'learner':<8}{'envs':>6}{'seeds':>6}{'dev':>4}" \
-             f"{'kind':>10}{'steps/s':>12}{'compile s':>10}{'peak MB':>9}"
+    width = max(len(env) for env in bench.envs) + 1
+    header = f"{'env':<{width}}{'agent':<8}{'learner':<8}{'envs':>6}{'seeds':>6}{'dev':>4}" \
+             f"{'kind':>15}{'steps/s':>12}{'compile s':>10}{'peak MB':>9}"
     print(header)
     rows = []
     for row in records(bench):
         row["peak_mem_mb"] = peak_mem_mb()
         rows.append(row)
-        print(f"{row['env']:<11}{str(row['agent'] or '-'):<8}{str(row['learner'] or '-'):<8}"
+        print(f"{row['env']:<{width}}{str(row['agent'] or '-'):<8}"
+              f"{str(row['learner'] or '-'):<8}"
               f"{row['num_envs']:>6}{row['num_seeds']:>6}{row['num_devices']:>4}"
-              f"{row['kind']:>10}{row['steps_per_s']:>12,.0f}{row['compile_s']:>10.1f}"
+              f"{row['kind']:>15}{row['steps_per_s']:>12,.0f}{row['compile_s']:>10.1f}"
               f"{row['peak_mem_mb']:>9.0f}", flush=True)
     bench.json.parent.mkdir(parents=True, exist_ok=True)
     bench.json.write_text(json.dumps({"device": jax.devices()[0].device_kind,
