@@ -159,3 +159,33 @@ def test_pearl_needs_the_off_policy_learner():
     from belief_jax import TrainConfig
     with pytest.raises(ValueError, match="agent='pearl' is trained with learner='svg0'"):
         TrainConfig(agent="pearl", learner="ppo")
+
+
+def test_lstm_core_matches_a_plain_lstm_with_resets():
+    """The scanned LSTM core (embedding, resets at trial starts) against the textbook
+    equations stepped in numpy: a reset row must forget its carry, the others keep it."""
+    from belief_jax.networks import RecurrentCore
+
+    T, B, D, F = 6, 3, 5, 4
+    core = RecurrentCore("lstm", F)
+    x = jax.random.normal(jax.random.key(0), (T, B, D))
+    reset = jnp.zeros((T, B), bool).at[3, 1].set(True).at[0].set(True)
+    carry = (jnp.ones((B, F)), jnp.ones((B, F)))
+    params = core.init(jax.random.key(1), carry, x, reset)
+    (c_out, h_out), ys = core.apply(params, carry, x, reset)
+
+    p = jax.tree.map(np.asarray, params["params"])
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))
+    c, h = np.ones((B, F)), np.ones((B, F))
+    for t in range(T):
+        keep = ~np.asarray(reset[t])[:, None]
+        c, h = c * keep, h * keep
+        e = np.maximum(np.asarray(x[t]) @ p["embed"]["kernel"] + p["embed"]["bias"], 0)
+        lstm = p["cell"]["lstm"]
+        i, f, g, o = (e @ lstm["i" + k]["kernel"] + h @ lstm["h" + k]["kernel"]
+                      + lstm["h" + k]["bias"] for k in "ifgo")
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        np.testing.assert_allclose(ys[t], h, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(c_out, c, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(h_out, h, rtol=1e-5, atol=1e-5)
