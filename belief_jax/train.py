@@ -94,8 +94,13 @@ class Trainer:
                           prev_reward=jnp.zeros(batch), episode_start=jnp.ones(batch),
                           trial_start=jnp.ones(batch, bool))
 
-    def reset_actor(self, key: jax.Array, env: envs.TrialWrapper, num_envs: int) -> ActorState:
-        obs, env_state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+    def reset_actor(self, key: jax.Array, env: envs.TrialWrapper, num_envs: int,
+                    tasks: Any = None) -> ActorState:
+        """Starts a trial in each env: fresh tasks from `env`, or the given `tasks` (a pytree
+        with a leading axis of `num_envs`)."""
+        keys = jax.random.split(key, num_envs)
+        obs, env_state = jax.vmap(env.reset)(keys) if tasks is None else \
+            jax.vmap(env.reset_to)(keys, tasks)
         return ActorState(env_state=env_state, next_input=self.first_input(obs),
                           carry=initial_carry(self.agent.kind, self.agent.config, num_envs),
                           trial_return=jnp.zeros(num_envs))
@@ -174,15 +179,27 @@ class Trainer:
         return RunnerState(learner=learner, actor=actor, key=key,
                            iteration=state.iteration + 1), metrics
 
-    def evaluate(self, params: dict, key: jax.Array) -> dict:
-        """One trial on each of `num_eval_envs` envs with fresh tasks from the distribution."""
+    def validation_trials(self, params: dict, key: jax.Array, num_envs: int,
+                          tasks: Any = None) -> tuple[ActorState, Transition, jax.Array]:
+        """One validation trial in each of `num_envs` envs (fresh tasks, or the given `tasks`):
+        the start state, the [T, num_envs] transitions and each env's trial return."""
         reset_key, run_key = jax.random.split(key)
-        actor = self.reset_actor(reset_key, self.eval_env, self.config.num_eval_envs)
+        actor = self.reset_actor(reset_key, self.eval_env, num_envs, tasks)
         step = lambda a, k: self.env_step(params, self.eval_env, self.config.network.ib_eval_mean,
                                           a, k)
         keys = jax.random.split(run_key, self.eval_env.trial_length)
         _, (transitions, completed) = jax.lax.scan(step, actor, keys)
-        returns = completed.sum(0)
+        return actor, transitions, completed.sum(0)
+
+    def belief_over(self, params: dict, actor: ActorState, transitions: Transition):
+        """The belief's parameters [T, B, ...] along recorded validation trials."""
+        _, out = self.agent.apply(params, actor.carry, transitions.inputs, transitions.noise)
+        return out.belief
+
+    def evaluate(self, params: dict, key: jax.Array) -> dict:
+        """One trial on each of `num_eval_envs` envs with fresh tasks from the distribution."""
+        actor, transitions, returns = self.validation_trials(params, key,
+                                                             self.config.num_eval_envs)
         metrics = {"validation_return": returns.mean(),
                    "validation_return_se": returns.std() / jnp.sqrt(returns.size)}
         if self.agent.kind in ("aux_head", "belief") and self.task_target == "embedding":
@@ -193,9 +210,8 @@ class Trainer:
 
     def _eval_log_likelihood(self, params, actor: ActorState, transitions: Transition):
         from belief_jax.losses import task_log_likelihood
-        _, out = self.agent.apply(params, actor.carry, transitions.inputs, transitions.noise)
-        return task_log_likelihood(out.belief, transitions.task_info,
-                                   self.agent.task_info_spec).mean()
+        return task_log_likelihood(self.belief_over(params, actor, transitions),
+                                   transitions.task_info, self.agent.task_info_spec).mean()
 
     def chunk(self, state: RunnerState) -> tuple[RunnerState, dict, dict]:
         """`iterations_per_chunk` iterations, then a validation pass.
@@ -220,11 +236,11 @@ def over_seeds(fn, num_seeds: int):
     return lambda *args: expand(fn(*squeeze(args)))
 
 
-def make_train(config: TrainConfig):
+def make_train(config: TrainConfig, trainer: Trainer | None = None):
     """`train(key) -> (RunnerState, (metrics, evaluation))`, a pure function of the key: the
     whole run in one `lax.scan` over chunks. Metrics are [num_chunks, iterations_per_chunk],
     evaluation [num_chunks]. `jax.jit(jax.vmap(train))(keys)` trains several seeds."""
-    trainer = Trainer(config)
+    trainer = trainer or Trainer(config)
 
     def train(key: jax.Array):
         def chunk(state, _):

@@ -77,8 +77,14 @@ class TrialWrapper:
     def reset(self, key: jax.Array) -> tuple[jax.Array, TrialState]:
         task_key, reset_key = jax.random.split(key)
         task, task_id = self.sample_task(task_key)
-        obs, env_state = self.env.reset(reset_key, task)
-        return obs, TrialState(env_state=env_state, task_id=task_id, episode=jnp.int32(0))
+        return self.reset_to(reset_key, task, task_id)
+
+    def reset_to(self, key: jax.Array, task: Any, task_id: jax.Array | int = -1
+                 ) -> tuple[jax.Array, TrialState]:
+        """Starts a trial of a given task (e.g. a fixed validation set shared by baselines)."""
+        obs, env_state = self.env.reset(key, task)
+        return obs, TrialState(env_state=env_state, task_id=jnp.int32(task_id),
+                               episode=jnp.int32(0))
 
     def step(self, key: jax.Array, state: TrialState, action: jax.Array):
         """`(obs, state, reward, done, info)`: `done` is the episode end, `info.trial_end` the
