@@ -14,21 +14,23 @@ seeds)."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
-import tyro
 
 import envs
 from belief_jax.config import AGENTS, LEARNERS
 from belief_jax.train import validate as validate_with_env
 from experiments import bandit_baselines
 from experiments.common import (
+    CURVE_COLUMNS,
+    check_positive,
+    cli,
+    curve_rows,
     mean_se,
     sample_tasks,
-    seed_band,
+    sized,
     train,
     validation_trials,
     write_csv,
@@ -36,7 +38,6 @@ from experiments.common import (
 from experiments.presets import preset
 
 RESULT_COLUMNS = ("method", "total_reward_mean", "total_reward_se", "n_tasks", "n_seeds")
-CURVE_COLUMNS = ("method", "env_steps", "split", "return_mean", "return_band")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,35 +70,19 @@ class Args:
             if learner not in LEARNERS:
                 raise ValueError(f"learners: {learner!r} is not valid; choose from "
                                  f"{list(LEARNERS)}")
-        for name in ("num_seeds", "total_env_steps", "num_envs", "num_tasks"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
-        if self.num_train_tasks < 1 or self.curve_points < 1:
-            raise ValueError("num_train_tasks and curve_points must be positive")
+        check_positive(self, "num_seeds", "total_env_steps", "num_envs", "num_tasks",
+                       "num_train_tasks", "curve_points")
 
 
 def agent_config(args: Args, agent: str, learner: str):
     """The bandit preset for one (agent, learner), sized so each run logs `curve_points`."""
-    quick_steps = {"ppo": 300_000, "svg0": 200_000}
     config = preset("bandit", learner, args.quick)
-    learner_config = config.learner_config
-    if args.num_envs:
-        minibatches = min(learner_config.num_minibatches, args.num_envs) \
-            if learner == "ppo" else None
-        changes = {"num_envs": args.num_envs}
-        if minibatches:
-            changes["num_minibatches"] = minibatches
-        learner_config = dataclasses.replace(learner_config, **changes)
-    steps = args.total_env_steps or (quick_steps[learner] if args.quick
+    steps = args.total_env_steps or ({"ppo": 300_000, "svg0": 200_000}[learner] if args.quick
                                      else config.total_env_steps)
-    iterations = max(1, -(-steps // learner_config.steps_per_iteration))
-    return config.replace(
-        agent=agent, seed=args.seed, total_env_steps=steps,
-        num_seeds=args.num_seeds or (1 if args.quick else 3),
-        num_train_tasks=args.num_train_tasks,
-        iterations_per_chunk=max(1, iterations // args.curve_points),
-        num_eval_envs=min(config.num_eval_envs, 256), **{learner: learner_config})
+    return sized(config, steps, args.curve_points, args.num_envs, agent=agent, seed=args.seed,
+                 num_seeds=args.num_seeds or (1 if args.quick else 3),
+                 num_train_tasks=args.num_train_tasks,
+                 num_eval_envs=min(config.num_eval_envs, 256))
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
@@ -127,37 +112,27 @@ def run(args: Args, log=print) -> dict[str, Path]:
         results.append(dict(method=method, total_reward_mean=mean, total_reward_se=se,
                             n_tasks=num_tasks, n_seeds=config.num_seeds))
         log(f"{method:>16}: {mean:6.2f} ± {se:.2f}")
-        for split, values in (("train", trained.train_return),
-                              ("validation", trained.validation_return)):
-            means, bands = seed_band(values)
-            curves += [dict(method=method, env_steps=int(s), split=split, return_mean=m,
-                            return_band=b)
-                       for s, m, b in zip(trained.env_steps, means, bands, strict=True)]
+        curves += curve_rows(trained, method=method)
 
     out = args.out
     paths = {"results": write_csv(out / "bandit_results.csv", RESULT_COLUMNS, results),
-             "curves": write_csv(out / "bandit_curves.csv", CURVE_COLUMNS, curves)}
-    from experiments.plotting import plot_bandit_curves, plot_method_bars
+             "curves": write_csv(out / "bandit_curves.csv", ("method", *CURVE_COLUMNS),
+                                 curves)}
+    from experiments.plotting import plot_curves, plot_method_bars
     paths["results_png"] = plot_method_bars(
         results, out / "bandit_results.png",
         f"20-armed bandit, {num_tasks} validation tasks (±1.96 s.e.)", "total reward")
     if curves:
         baselines = {r["method"]: r["total_reward_mean"] for r in results
                      if r["method"] in ("greedy", "thompson")}
-        paths["curves_png"] = plot_bandit_curves(curves, baselines, out / "bandit_curves.png")
+        paths["curves_png"] = plot_curves(curves, "method", out / "bandit_curves.png",
+                                          baselines)
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(Args, args=sys.argv[1:] if argv is None else argv, description=__doc__)
-    try:
-        paths = run(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
+    return cli(Args, run, argv, __doc__)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

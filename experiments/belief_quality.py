@@ -18,18 +18,25 @@ belief agent for 500k env steps on a laptop CPU (about a minute)."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tyro
 from jax.scipy.stats import beta as beta_dist
 from jax.scipy.stats import norm
 
 from belief_jax.losses import task_log_likelihood
-from experiments.common import mean_se, sample_tasks, train, validation_trials, write_csv
+from experiments.common import (
+    check_positive,
+    cli,
+    mean_se,
+    sample_tasks,
+    sized,
+    train,
+    validation_trials,
+    write_csv,
+)
 from experiments.presets import preset
 
 COLUMNS = ("t", "learned_nll", "exact_nll", "best_gaussian_nll", "gap_se", "n_tasks")
@@ -97,20 +104,11 @@ def config_for(args: Args):
     if args.agent not in ("belief", "aux_head"):
         raise ValueError(f"agent={args.agent!r} has no belief to score; choose one of "
                          "['belief', 'aux_head']")
-    for name in ("total_env_steps", "num_envs", "num_seeds", "num_tasks"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be positive, got {value}")
+    check_positive(args, "total_env_steps", "num_envs", "num_seeds", "num_tasks")
     config = preset("bandit", args.learner, args.quick)
     steps = args.total_env_steps or (500_000 if args.quick else config.total_env_steps)
-    learner = config.learner_config
-    if args.num_envs:
-        learner = dataclasses.replace(learner, num_envs=args.num_envs, **(
-            {"num_minibatches": min(learner.num_minibatches, args.num_envs)}
-            if args.learner == "ppo" else {}))
-    return config.replace(agent=args.agent, seed=args.seed, total_env_steps=steps,
-                          num_seeds=args.num_seeds or (1 if args.quick else 3),
-                          **{args.learner: learner})
+    return sized(config, steps, 10, args.num_envs, agent=args.agent, seed=args.seed,
+                 num_seeds=args.num_seeds or (1 if args.quick else 3))
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
@@ -141,16 +139,9 @@ def run(args: Args, log=print) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(Args, args=sys.argv[1:] if argv is None else argv, description=__doc__)
-    try:
-        paths = run(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
+    return cli(Args, run, argv, __doc__)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
 

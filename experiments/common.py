@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> Trained:
     metrics, evaluation = jax.device_get((metrics, evaluation))
     steps_per_chunk = config.iterations_per_chunk * config.learner_config.steps_per_iteration
     env_steps = steps_per_chunk * np.arange(1, config.num_chunks + 1)
-    with np.errstate(all="ignore"):  # chunks without a finished trial give NaN
+    with warnings.catch_warnings():  # a chunk without a finished trial gives NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         train_return = np.nanmean(np.asarray(metrics["train_return"], np.float64), axis=-1)
     params = jax.vmap(trainer.learner.acting_params)(state.learner)
     log(f"  done in {wall_s:.0f}s (with compilation); final validation return "
@@ -96,3 +98,117 @@ def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def train_set_tasks(trained: Trained, num_tasks: int, key: jax.Array) -> Any:
+    """`num_tasks` draws (with replacement) from the run's finite training task set."""
+    task_set = trained.trainer.train_env.task_set
+    if task_set is None:
+        raise ValueError("num_train_tasks must be >= 1 to measure a generalisation gap")
+    return task_set.get(jax.random.randint(key, (num_tasks,), 0, task_set.size))
+
+
+GAP_COLUMNS = ("train_return", "validation_return", "gap", "gap_se", "validation_auc",
+               "n_tasks", "n_seeds")
+
+
+def generalisation_row(trained: Trained, validation_tasks: Any, key: jax.Array) -> dict:
+    """Return on training tasks and on fresh validation tasks, both measured the same way
+    (one validation trial per task, policy and bottleneck as in validation), their gap with
+    its s.e. (over seeds, or over tasks with one seed), and the sample-efficiency summary
+    `validation_auc`: the validation return averaged over the run's learning curve."""
+    num_tasks = jax.tree.leaves(validation_tasks)[0].shape[0]
+    train_key, val_key, draw_key = jax.random.split(key, 3)
+    on_train = validation_trials(trained, train_set_tasks(trained, num_tasks, draw_key),
+                                 train_key)[2]
+    on_validation = validation_trials(trained, validation_tasks, val_key)[2]
+    gap = on_train.mean(1) - on_validation.mean(1)  # [S]
+    if gap.size > 1:
+        gap_se = mean_se(gap)[1]
+    else:
+        gap_se = math.sqrt(on_train.var(ddof=1) / num_tasks + on_validation.var(ddof=1)
+                           / num_tasks)
+    return dict(train_return=float(on_train.mean()),
+                validation_return=float(on_validation.mean()), gap=float(gap.mean()),
+                gap_se=float(gap_se), validation_auc=float(trained.validation_return.mean()),
+                n_tasks=num_tasks, n_seeds=trained.config.num_seeds)
+
+
+CURVE_COLUMNS = ("env_steps", "split", "return_mean", "return_band")
+
+
+def curve_rows(trained: Trained, **labels) -> list[dict]:
+    """Learning-curve rows (train return on the training tasks, validation on fresh ones)
+    with 95% bands over seeds, each tagged with `labels`."""
+    rows = []
+    for split, values in (("train", trained.train_return),
+                          ("validation", trained.validation_return)):
+        means, bands = seed_band(values)
+        rows += [dict(**labels, env_steps=int(s), split=split, return_mean=float(m),
+                      return_band=float(b))
+                 for s, m, b in zip(trained.env_steps, means, bands, strict=True)]
+    return rows
+
+
+def sized(config: TrainConfig, total_env_steps: int, curve_points: int = 10,
+          num_envs: int | None = None, **changes) -> TrainConfig:
+    """`config` with a step budget, optionally fewer envs, and chunks sized so the run logs
+    about `curve_points` validation passes."""
+    learner = config.learner_config
+    if num_envs:
+        extra = {"num_minibatches": math.gcd(learner.num_minibatches, num_envs)} \
+            if config.learner == "ppo" else {}
+        learner = dataclasses.replace(learner, num_envs=num_envs, **extra)
+    iterations = max(1, -(-total_env_steps // learner.steps_per_iteration))
+    return config.replace(total_env_steps=total_env_steps,
+                          iterations_per_chunk=max(1, iterations // curve_points),
+                          **{config.learner: learner}, **changes)
+
+
+def cli(args_type, run, argv: list[str] | None, description: str) -> int:
+    """The experiments' shared entry point: parse with tyro, run, and print a bad argument as
+    one line (exit 2) instead of a traceback."""
+    import sys
+
+    import tyro
+    args = tyro.cli(args_type, args=sys.argv[1:] if argv is None else argv,
+                    description=description)
+    try:
+        paths = run(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def check_positive(args: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
+def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
+              log: Callable[[str], None] = print) -> tuple[list[dict], list[dict]]:
+    """Trains each labelled config and measures its generalisation gap; every config is
+    validated first, so a bad one fails before anything compiles. Validation tasks are
+    shared by all variants of one env. Returns (result rows, learning-curve rows)."""
+    from belief_jax.train import validate
+    env_of = {id(config): validate(config) for _, config in variants}
+    key = jax.random.fold_in(jax.random.key(seed), 1)
+    tasks: dict[str, Any] = {}
+    results, curves = [], []
+    for labels, config in variants:
+        env_id = f"{config.env}{sorted(config.env_kwargs.items())}"
+        if env_id not in tasks:
+            tasks[env_id] = sample_tasks(env_of[id(config)], key, num_tasks)
+        trained = train(config, log)
+        row = dict(**labels, **generalisation_row(trained, tasks[env_id],
+                                                  jax.random.fold_in(key, 2)))
+        log("  " + ", ".join(f"{k}={v}" for k, v in labels.items())
+            + f": train {row['train_return']:.2f} validation {row['validation_return']:.2f}"
+            f" gap {row['gap']:.2f} ± {row['gap_se']:.2f}")
+        results.append(row)
+        curves += curve_rows(trained, **labels)
+    return results, curves

@@ -75,17 +75,18 @@ def plot_method_bars(rows: list[dict], png: str | Path, title: str, ylabel: str)
     return Path(png)
 
 
-def plot_bandit_curves(curves: list[dict], baselines: dict[str, float],
-                       png: str | Path) -> Path:
-    """Train (finite task set) and validation return per method against env steps, with
-    95% bands over seeds and the baselines as horizontal lines."""
+def plot_curves(curves: list[dict], key: str, png: str | Path,
+                baselines: dict[str, float] | None = None) -> Path:
+    """One panel per value of `key` (method, β, ...): train return (on the training tasks)
+    and validation return against env steps with 95% bands over seeds, and optional
+    baselines as horizontal lines."""
     plt = _pyplot()
-    methods = sorted({c["method"] for c in curves})
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 3.2),
+    labels = list(dict.fromkeys(c[key] for c in curves))
+    fig, axes = plt.subplots(1, len(labels), figsize=(3.4 * len(labels), 3.2),
                              squeeze=False, sharey=True)
-    for ax, method in zip(axes[0], methods, strict=True):
+    for ax, label in zip(axes[0], labels, strict=True):
         for split, color in (("train", "C0"), ("validation", "C1")):
-            rows = [c for c in curves if c["method"] == method and c["split"] == split]
+            rows = [c for c in curves if c[key] == label and c["split"] == split]
             x = [r["env_steps"] for r in rows]
             mean = [r["return_mean"] for r in rows]
             band = [r["return_band"] for r in rows]
@@ -93,11 +94,34 @@ def plot_bandit_curves(curves: list[dict], baselines: dict[str, float],
             ax.fill_between(x, [m - b for m, b in zip(mean, band, strict=True)],
                             [m + b for m, b in zip(mean, band, strict=True)],
                             color=color, alpha=0.2)
-        for (name, value), style in zip(baselines.items(), (":", "--"), strict=False):
+        for (name, value), style in zip((baselines or {}).items(), (":", "--"), strict=False):
             ax.axhline(value, color="k", linestyle=style, linewidth=0.8, label=name)
-        ax.set(title=method, xlabel="env steps")
-    axes[0][0].set_ylabel("total reward per trial")
+        ax.set(title=f"{key} {label}" if key != "method" else str(label), xlabel="env steps")
+    axes[0][0].set_ylabel("return per trial")
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+def plot_gap(rows: list[dict], key: str, png: str | Path, title: str) -> Path:
+    """Left: return on training vs fresh tasks per value of `key`; right: the
+    generalisation gap with ±1.96 s.e. Categorical keys are spaced evenly."""
+    plt = _pyplot()
+    labels = [r[key] for r in rows]
+    x = list(range(len(rows)))
+    fig, (ax, ax_gap) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax.plot(x, [r["train_return"] for r in rows], "o-", label="training tasks")
+    ax.plot(x, [r["validation_return"] for r in rows], "s-", label="fresh tasks")
+    ax.set(xlabel=key, ylabel="return per trial", title=title)
+    ax.legend(fontsize=8)
+    ax_gap.errorbar(x, [r["gap"] for r in rows], yerr=[1.96 * r["gap_se"] for r in rows],
+                    fmt="o-", color="C3", capsize=3)
+    ax_gap.axhline(0.0, color="k", linewidth=0.8)
+    ax_gap.set(xlabel=key, ylabel="train − validation return", title="generalisation gap")
+    for a in (ax, ax_gap):
+        a.set_xticks(x, [f"{v:g}" if isinstance(v, float) else str(v) for v in labels])
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -126,6 +150,109 @@ def plot_belief_quality(rows: list[dict], png: str | Path, title: str) -> Path:
     ax_gap.axhline(0.0, color="k", linewidth=0.8)
     ax_gap.set(xlabel="pulls so far", ylabel="gap (nats)", title="gap to Bayes-optimal")
     ax_gap.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+def plot_adaptation(rows: list[dict], png: str | Path, title: str) -> Path:
+    """Return per episode within a trial, one line per agent, ±1.96 s.e."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for agent in dict.fromkeys(r["agent"] for r in rows):
+        mine = [r for r in rows if r["agent"] == agent]
+        ax.errorbar([r["episode"] for r in mine], [r["return_mean"] for r in mine],
+                    yerr=[1.96 * r["return_se"] for r in mine], fmt="o-", capsize=3,
+                    label=agent)
+    ax.set(xlabel="episode within the trial", ylabel="return per episode", title=title)
+    ax.set_xticks(sorted({r["episode"] for r in rows}))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+def _band(ax, x, mean, se, **kwargs):
+    import numpy as np
+    mean, se = np.asarray(mean, float), np.nan_to_num(np.asarray(se, float))
+    line, = ax.plot(x, mean, **kwargs)
+    ax.fill_between(x, mean - 1.96 * se, mean + 1.96 * se, color=line.get_color(), alpha=0.2)
+
+
+def plot_loglik(rows: list[dict], png: str | Path) -> Path:
+    """log q(true task | history) per step within a trial, one panel per env, 95% bands."""
+    plt = _pyplot()
+    names = list(dict.fromkeys(r["env"] for r in rows))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        mine = [r for r in rows if r["env"] == name]
+        _band(ax, [r["t"] for r in mine], [r["log_likelihood_mean"] for r in mine],
+              [r["log_likelihood_se"] for r in mine])
+        ax.set(title=name, xlabel="step in trial")
+    axes[0][0].set_ylabel("log q(true task | history)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+def plot_discovery(rows: list[dict], png: str | Path) -> Path:
+    """NumPad: log-likelihood of the true sequence around the discovery of each tile."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for tile in dict.fromkeys(r["tile"] for r in rows):
+        mine = [r for r in rows if r["tile"] == tile and r["n_trials"] > 0]
+        if mine:
+            _band(ax, [r["offset"] for r in mine], [r["log_likelihood_mean"] for r in mine],
+                  [r["log_likelihood_se"] for r in mine],
+                  label=f"tile {tile} ({max(r['n_trials'] for r in mine)} trials)")
+    ax.axvline(0.0, color="k", linewidth=0.8)
+    ax.set(xlabel="steps from the discovery", ylabel="log q(true sequence | history)",
+           title="NumPad: belief around each discovered tile")
+    if ax.lines[1:]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+def plot_numpad_hinton(marginals, times, sequences, side: int, png: str | Path) -> Path:
+    """Hinton diagrams of the belief's per-position marginals just before each discovery, in
+    the trial that discovered the most tiles: row k = before the k-th discovery, column j =
+    position j of the sequence drawn as the pad (square area ∝ probability; the true tile
+    outlined in red). marginals [T, N, L, side²], times [L, N], sequences [T, N, L]."""
+    import numpy as np
+    plt = _pyplot()
+    found = (times >= 0).sum(0)
+    trial = int(found.argmax())
+    length = marginals.shape[2]
+    steps = [int(t) for t in times[:, trial] if t >= 0] or [0]
+    fig, axes = plt.subplots(len(steps), length, figsize=(1.6 * length, 1.6 * len(steps)),
+                             squeeze=False)
+    truth = sequences[0, trial]
+    for row, t in enumerate(steps):
+        for j in range(length):
+            ax = axes[row][j]
+            p = marginals[t, trial, j]
+            for tile in range(side * side):
+                x, y = tile % side, tile // side
+                size = float(np.sqrt(p[tile]))
+                ax.add_patch(plt.Rectangle((x - size / 2, y - size / 2), size, size,
+                                           color="k"))
+                if tile == truth[j]:
+                    ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False,
+                                               edgecolor="r", linewidth=1.5))
+            ax.set(xlim=(-0.5, side - 0.5), ylim=(-0.5, side - 0.5), aspect="equal",
+                   xticks=[], yticks=[])
+            if row == 0:
+                ax.set_title(f"position {j + 1}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"before tile {row + 1}\n(t={t})", fontsize=8)
+    fig.suptitle(f"NumPad belief marginals, trial {trial} ({int(found[trial])} tiles found)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)

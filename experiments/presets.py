@@ -70,3 +70,17 @@ def preset(env: str, learner: str, quick: bool) -> TrainConfig:
                        ppo=dataclasses.replace(ppo, num_envs=4 * ppo.num_envs),
                        svg0=dataclasses.replace(svg0, num_envs=4 * svg0.num_envs,
                                                 replay_size=4 * svg0.replay_size))
+
+
+# Env steps per run in the experiments' sweeps with --quick: a few minutes for a whole sweep
+# on a 2-core CPU, so far from converged (the MJX envs most of all).
+_EXPERIMENT_QUICK_STEPS = {"bandit": 300_000, "semicircle": 300_000, "numpad": 200_000,
+                           "cheetah_vel": 16_000, "quadruped_semicircle": 8_000}
+
+
+def experiment_steps(env: str, learner: str, quick: bool) -> int:
+    """Env steps per run of an experiment sweep: the quick table, or the full preset's."""
+    if quick:
+        steps = _EXPERIMENT_QUICK_STEPS.get(env, 200_000)
+        return steps if learner == "ppo" else (2 * steps) // 3
+    return preset(env, learner, quick).total_env_steps

@@ -155,3 +155,25 @@ def test_experiment_cli_rejects_bad_arguments(tmp_path, module, flags, message):
                              str(tmp_path), *flags], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())
+
+
+def test_discovery_times_and_alignment():
+    from experiments.belief_analysis import aligned, discovery_times
+    rewards = np.zeros((10, 3))
+    rewards[[2, 5, 9], 0] = 1  # trial 0 finds three tiles at steps 2, 5, 9
+    rewards[4, 1] = 1          # trial 1 one tile; trial 2 none
+    times = discovery_times(rewards, 4)
+    assert times.tolist() == [[2, 4, -1], [5, -1, -1], [9, -1, -1], [-1, -1, -1]]
+    loglik = np.arange(30, dtype=float).reshape(10, 3)  # value = 3t + trial
+    rows = {(r["tile"], r["offset"]): r for r in aligned(loglik, times, 2)}
+    assert rows[(1, 0)]["log_likelihood_mean"] == np.mean([3 * 2 + 0, 3 * 4 + 1])
+    assert rows[(1, 0)]["n_trials"] == 2 and rows[(3, 1)]["n_trials"] == 0  # t = 10 is out
+    assert rows[(2, -1)]["log_likelihood_mean"] == 3 * 4 and rows[(4, 0)]["n_trials"] == 0
+
+
+def test_episode_returns_split_a_trial():
+    from experiments.adaptation import episode_returns
+    rewards = np.zeros((1, 6, 2))
+    rewards[0, [0, 1, 4], 0] = 1
+    rewards[0, 5, 1] = 2
+    assert episode_returns(rewards, 3)[0].tolist() == [[2, 0], [0, 0], [1, 2]]

@@ -1,0 +1,78 @@
+"""Tiny end-to-end runs of the sweep experiments: each writes its CSV with the documented
+columns and its PNGs (slow: every run compiles several training loops)."""
+import math
+
+import pytest
+
+from experiments import (
+    adaptation,
+    belief_analysis,
+    generalisation,
+    information_bottleneck,
+    supervision,
+)
+from experiments.common import CURVE_COLUMNS, GAP_COLUMNS
+from experiments.plotting import read_csv
+
+pytestmark = pytest.mark.slow
+TINY = dict(num_envs=16, num_seeds=1, num_tasks=16)
+quiet = lambda _: None
+
+
+def _pngs(paths):
+    for name, path in paths.items():
+        if name.endswith("png"):
+            assert path.stat().st_size > 5_000, name
+
+
+def test_information_bottleneck(tmp_path):
+    args = information_bottleneck.Args(out=tmp_path, betas=(0.0, 1.0), total_env_steps=3_200,
+                                       curve_points=2, **TINY)
+    paths = information_bottleneck.run(args, quiet)
+    rows = read_csv(paths["results"])
+    assert tuple(rows[0]) == ("beta", *GAP_COLUMNS)
+    assert [r["beta"] for r in rows] == [0.0, 1.0]
+    for r in rows:
+        assert r["gap"] == pytest.approx(r["train_return"] - r["validation_return"], abs=1e-6)
+        assert math.isfinite(r["gap_se"]) and r["n_tasks"] == 16
+    assert tuple(read_csv(paths["curves"])[0]) == ("beta", *CURVE_COLUMNS)
+    _pngs(paths)
+
+
+def test_supervision_and_generalisation(tmp_path):
+    sup = supervision.run(supervision.Args(out=tmp_path, envs=("semicircle",),
+                                           total_env_steps=1_600, curve_points=1, **TINY),
+                          quiet)
+    rows = read_csv(sup["results"])
+    assert [r["supervision"] for r in rows] == ["none", "task_id", "embedding"]
+    gen = generalisation.run(generalisation.Args(out=tmp_path, envs=("bandit",),
+                                                 num_train_tasks=(2, 8), total_env_steps=1_600,
+                                                 curve_points=1, **TINY), quiet)
+    rows = read_csv(gen["results"])
+    assert tuple(rows[0]) == ("env", "num_train_tasks", *GAP_COLUMNS)
+    assert [r["num_train_tasks"] for r in rows] == [2, 8]
+    _pngs(sup | gen)
+
+
+def test_adaptation(tmp_path):
+    paths = adaptation.run(adaptation.Args(out=tmp_path, episodes_per_trial=2,
+                                           total_env_steps=1_600, **TINY), quiet)
+    rows = read_csv(paths["csv"])
+    assert tuple(rows[0]) == adaptation.COLUMNS
+    assert [(r["agent"], r["episode"]) for r in rows] == [
+        ("belief", 1), ("belief", 2), ("pearl", 1), ("pearl", 2)]
+    _pngs(paths)
+
+
+def test_belief_analysis_on_numpad(tmp_path):
+    args = belief_analysis.Args(out=tmp_path, envs=("numpad",), total_env_steps=1_600,
+                                window=3, **TINY)
+    paths = belief_analysis.run(args, quiet)
+    rows = read_csv(paths["loglik"])
+    assert tuple(rows[0]) == belief_analysis.LOGLIK_COLUMNS and len(rows) == 500
+    # an untrained belief is near uniform over 9 tiles at each of the 4 positions
+    assert rows[0]["log_likelihood_mean"] == pytest.approx(-4 * math.log(9), abs=0.5)
+    discovery = read_csv(paths["discovery"])
+    assert tuple(discovery[0]) == belief_analysis.DISCOVERY_COLUMNS
+    assert len(discovery) == 4 * 7
+    _pngs(paths)
