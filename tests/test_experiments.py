@@ -13,7 +13,7 @@ import scipy.stats
 
 import envs
 from experiments import bandit, bandit_baselines, belief_quality
-from experiments.common import sample_tasks, train, validation_trials
+from experiments.common import CURVE_COLUMNS, sample_tasks, train, validation_trials
 from experiments.plotting import read_csv
 
 TINY_NETWORK = dict(hidden_size=8, torso_sizes=(8,), head_sizes=(8,))
@@ -126,7 +126,7 @@ def test_bandit_experiment_writes_results_and_curves(tmp_path):
     assert all(r["n_tasks"] == 64 and r["total_reward_se"] > 0 for r in rows)
     assert all(0 <= r["total_reward_mean"] <= 100 for r in rows)
     curves = read_csv(paths["curves"])
-    assert tuple(curves[0]) == bandit.CURVE_COLUMNS
+    assert tuple(curves[0]) == ("method", *CURVE_COLUMNS)
     assert {(c["split"], c["env_steps"]) for c in curves} == {
         (split, s) for split in ("train", "validation") for s in (1_600, 3_200)}
     for name in ("results_png", "curves_png"):
