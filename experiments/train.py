@@ -31,9 +31,13 @@ def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
     with deferred_validation():
         default = preset(known.env, known.learner, known.quick) if known.env in _envs() \
             else TrainConfig()
-        config = tyro.cli(TrainConfig, default=default,
+        # tyro turns a non-empty dict default into fixed per-key flags, which would refuse
+        # `--env-kwargs physics mjx` on a preset with env kwargs: parse against an empty
+        # dict, then let the command line's kwargs override the preset's.
+        config = tyro.cli(TrainConfig, default=default.replace(env_kwargs={}),
                           args=["--env", known.env, "--learner", known.learner, *rest],
                           description=__doc__)
+        config = config.replace(env_kwargs={**default.env_kwargs, **config.env_kwargs})
     config.validate()
     out = Path(known.out or f"runs/{config.env}_{config.agent}_{config.learner}_s{config.seed}")
     return config, out, known

@@ -87,3 +87,11 @@ def test_cli_trains_with_svg0(tmp_path, agent):
     rows = read_csv(out / "metrics.csv")
     assert all(r["critic_loss"] == r["critic_loss"] for r in rows)  # learning has started
     assert (out / "learning_curves.png").exists()
+
+
+def test_cli_env_kwargs_extend_and_override_the_preset():
+    from experiments.train import parse
+    config, _, _ = parse(["--env", "numpad", "--quick", "--env-kwargs", "physics", "mjx"])
+    assert config.env_kwargs == {"episode_length": 100, "physics": "mjx"}
+    config, _, _ = parse(["--env", "numpad", "--quick", "--env-kwargs", "episode_length", "40"])
+    assert config.env_kwargs == {"episode_length": 40}
