@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -34,6 +35,15 @@ class Trained:
     train_return: np.ndarray       # [seeds, chunks], mean over the chunk's finished trials
     validation_return: np.ndarray  # [seeds, chunks], fresh tasks
     wall_s: float
+
+    @functools.cached_property
+    def trials(self):
+        """Jitted validation trials, vmapped over seeds; tasks and key are arguments, so
+        training-set and fresh tasks of one size share a compilation."""
+        def run(params, tasks, key):
+            num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+            return self.trainer.validation_trials(params, key, num_tasks, tasks)
+        return jax.jit(jax.vmap(run, in_axes=(0, None, None)))
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> Trained:
@@ -64,9 +74,7 @@ def validation_trials(trained: Trained, tasks: Any, key: jax.Array
                       ) -> tuple[ActorState, Transition, np.ndarray]:
     """One trial of each given task for every seed: start states and transitions with a
     leading seed axis ([S, T, N] for the transitions) and trial returns [S, N]."""
-    trainer, num_tasks = trained.trainer, jax.tree.leaves(tasks)[0].shape[0]
-    run = lambda params: trainer.validation_trials(params, key, num_tasks, tasks)
-    actor, transitions, returns = jax.jit(jax.vmap(run))(trained.params)
+    actor, transitions, returns = trained.trials(trained.params, tasks, key)
     return actor, transitions, np.asarray(returns, np.float64)
 
 
