@@ -220,3 +220,17 @@ def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: in
         results.append(row)
         curves += curve_rows(trained, **labels)
     return results, curves
+
+
+def seeds_and_eval(args: Any, base: TrainConfig) -> dict:
+    """The config fields every sweep sets alike: seed, vmapped seeds (1 quick, 3 full) and
+    a validation batch that keeps each chunk's evaluation cheap."""
+    return dict(seed=args.seed, num_seeds=args.num_seeds or (1 if args.quick else 3),
+                num_eval_envs=min(base.num_eval_envs, 64 if args.quick else 256))
+
+
+def write_sweep(out: Path, name: str, labels: tuple[str, ...], results: list[dict],
+                curves: list[dict]) -> dict[str, Path]:
+    """NAME_results.csv (labels + GAP_COLUMNS) and NAME_curves.csv (labels + CURVE_COLUMNS)."""
+    return {"results": write_csv(out / f"{name}_results.csv", (*labels, *GAP_COLUMNS), results),
+            "curves": write_csv(out / f"{name}_curves.csv", (*labels, *CURVE_COLUMNS), curves)}

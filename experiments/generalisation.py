@@ -17,13 +17,12 @@ import dataclasses
 from pathlib import Path
 
 from experiments.common import (
-    CURVE_COLUMNS,
-    GAP_COLUMNS,
     check_positive,
     cli,
     run_sweep,
+    seeds_and_eval,
     sized,
-    write_csv,
+    write_sweep,
 )
 from experiments.presets import experiment_steps, preset
 
@@ -60,9 +59,8 @@ def variants(args: Args) -> list:
         steps = args.total_env_steps or experiment_steps(env, args.learner, args.quick)
         for size in sizes:
             config = sized(base, steps, args.curve_points, args.num_envs, agent=args.agent,
-                           seed=args.seed, num_seeds=args.num_seeds or (1 if args.quick else 3),
                            num_train_tasks=size,
-                           num_eval_envs=min(base.num_eval_envs, 64 if args.quick else 256))
+                           **seeds_and_eval(args, base))
             out.append(({"env": env, "num_train_tasks": size}, config))
     return out
 
@@ -71,13 +69,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
     results, curves = run_sweep(variants(args), args.num_tasks or (64 if args.quick else 1000),
                                 args.seed, log)
     from experiments.plotting import plot_gap
-    labels = ("env", "num_train_tasks")
-    paths = {
-        "results": write_csv(args.out / "generalisation_results.csv", (*labels, *GAP_COLUMNS),
-                             results),
-        "curves": write_csv(args.out / "generalisation_curves.csv", (*labels, *CURVE_COLUMNS),
-                            curves),
-    }
+    paths = write_sweep(args.out, "generalisation", ("env", "num_train_tasks"), results, curves)
     for env in args.envs:
         paths[f"{env}_png"] = plot_gap([r for r in results if r["env"] == env],
                                        "num_train_tasks",

@@ -17,13 +17,12 @@ import dataclasses
 from pathlib import Path
 
 from experiments.common import (
-    CURVE_COLUMNS,
-    GAP_COLUMNS,
     check_positive,
     cli,
     run_sweep,
+    seeds_and_eval,
     sized,
-    write_csv,
+    write_sweep,
 )
 from experiments.presets import experiment_steps, preset
 
@@ -64,8 +63,7 @@ def configs(args: Args) -> list:
     for beta in args.betas:
         network = dataclasses.replace(base.network, **{f"ib_{args.target}": beta})
         config = sized(base, steps, args.curve_points, args.num_envs, agent="belief",
-                       network=network, seed=args.seed,
-                       num_seeds=args.num_seeds or (1 if args.quick else 3),
+                       network=network, **seeds_and_eval(args, base),
                        num_train_tasks=args.num_train_tasks or (10 if args.quick else 100))
         out.append(config)
     return out
@@ -78,8 +76,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
                                 args.seed, log)
     from experiments.plotting import plot_curves, plot_gap
     return {
-        "results": write_csv(args.out / "ib_results.csv", ("beta", *GAP_COLUMNS), results),
-        "curves": write_csv(args.out / "ib_curves.csv", ("beta", *CURVE_COLUMNS), curves),
+        **write_sweep(args.out, "ib", ("beta",), results, curves),
         "gap_png": plot_gap(results, "beta", args.out / "ib_gap.png",
                             f"{args.env}: information bottleneck on the {args.target}"),
         "curves_png": plot_curves(curves, "beta", args.out / "ib_curves.png"),

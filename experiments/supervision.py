@@ -20,13 +20,12 @@ import dataclasses
 from pathlib import Path
 
 from experiments.common import (
-    CURVE_COLUMNS,
-    GAP_COLUMNS,
     check_positive,
     cli,
     run_sweep,
+    seeds_and_eval,
     sized,
-    write_csv,
+    write_sweep,
 )
 from experiments.presets import experiment_steps, preset
 
@@ -69,9 +68,8 @@ def variants(args: Args) -> list:
                                           if name == "task_id" else "embedding")
             config = sized(base, steps, args.curve_points, args.num_envs,
                            agent="rnn" if name == "none" else "belief", network=network,
-                           seed=args.seed, num_seeds=args.num_seeds or (1 if args.quick else 3),
                            num_train_tasks=args.num_train_tasks or (20 if args.quick else 100),
-                           num_eval_envs=min(base.num_eval_envs, 64 if args.quick else 256))
+                           **seeds_and_eval(args, base))
             out.append(({"env": env, "supervision": name}, config))
     return out
 
@@ -80,13 +78,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
     results, curves = run_sweep(variants(args), args.num_tasks or (64 if args.quick else 1000),
                                 args.seed, log)
     from experiments.plotting import plot_curves, plot_gap
-    labels = ("env", "supervision")
-    paths = {
-        "results": write_csv(args.out / "supervision_results.csv", (*labels, *GAP_COLUMNS),
-                             results),
-        "curves": write_csv(args.out / "supervision_curves.csv", (*labels, *CURVE_COLUMNS),
-                            curves),
-    }
+    paths = write_sweep(args.out, "supervision", ("env", "supervision"), results, curves)
     for env in args.envs:
         paths[f"{env}_png"] = plot_gap([r for r in results if r["env"] == env], "supervision",
                                        args.out / f"supervision_{env}.png", env)
