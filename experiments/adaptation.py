@@ -50,6 +50,8 @@ class Args:
     num_tasks: int | None = None
     """evaluation trials (default: 256 quick, 1000 full)"""
     seed: int = 0
+    overwrite: bool = False
+    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
 
 
 def configs(args: Args) -> list:

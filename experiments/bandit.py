@@ -60,6 +60,8 @@ class Args:
     curve_points: int = 10
     """validation passes per run (points on the learning curves)"""
     seed: int = 0
+    overwrite: bool = False
+    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
 
     def validate(self) -> None:
         for agent in self.agents:

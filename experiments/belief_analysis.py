@@ -58,6 +58,8 @@ class Args:
     window: int = 20
     """NumPad: steps before and after each discovery"""
     seed: int = 0
+    overwrite: bool = False
+    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
 
 
 def configs(args: Args) -> list:

@@ -98,6 +98,8 @@ class Args:
     num_tasks: int | None = None
     """validation trials (default: 1000 quick, 4000 full)"""
     seed: int = 0
+    overwrite: bool = False
+    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
 
 
 def config_for(args: Args):

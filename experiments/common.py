@@ -174,14 +174,19 @@ def sized(config: TrainConfig, total_env_steps: int, curve_points: int = 10,
 
 
 def cli(args_type, run, argv: list[str] | None, description: str) -> int:
-    """The experiments' shared entry point: parse with tyro, run, and print a bad argument as
-    one line (exit 2) instead of a traceback."""
+    """The experiments' shared entry point: parse with tyro, refuse an --out that already
+    holds results unless --overwrite, run, and print a bad argument as one line (exit 2)
+    instead of a traceback."""
     import sys
 
     import tyro
     args = tyro.cli(args_type, args=sys.argv[1:] if argv is None else argv,
                     description=description)
     try:
+        earlier = sorted(p.name for p in Path(args.out).glob("*.csv"))
+        if earlier and not args.overwrite:
+            raise ValueError(f"out={str(args.out)!r} already holds results "
+                             f"({', '.join(earlier)}); choose another --out or pass --overwrite")
         paths = run(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -45,6 +45,8 @@ class Args:
     """evaluation trials on training and on fresh tasks (default: 64 quick, 1000 full)"""
     curve_points: int = 10
     seed: int = 0
+    overwrite: bool = False
+    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
 
 
 def variants(args: Args) -> list:

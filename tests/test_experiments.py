@@ -177,3 +177,16 @@ def test_episode_returns_split_a_trial():
     rewards[0, [0, 1, 4], 0] = 1
     rewards[0, 5, 1] = 2
     assert episode_returns(rewards, 3)[0].tolist() == [[2, 0], [0, 0], [1, 2]]
+
+
+def test_experiment_cli_keeps_earlier_results_unless_told_to_overwrite(tmp_path):
+    (tmp_path / "bandit_results.csv").write_text("method\nkept\n")
+    result = subprocess.run([sys.executable, "-m", "experiments.bandit", "--out", str(tmp_path),
+                             "--num-tasks", "0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "already holds results (bandit_results.csv)" in \
+        result.stderr, result.stderr
+    assert (tmp_path / "bandit_results.csv").read_text() == "method\nkept\n"
+    result = subprocess.run([sys.executable, "-m", "experiments.bandit", "--out", str(tmp_path),
+                             "--num-tasks", "0", "--overwrite"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "num_tasks must be positive" in result.stderr
