@@ -208,14 +208,14 @@ def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: in
     validated first, so a bad one fails before anything compiles. Validation tasks are
     shared by all variants of one env. Returns (result rows, learning-curve rows)."""
     from belief_jax.train import validate
-    env_of = {id(config): validate(config) for _, config in variants}
+    envs_made = [validate(config) for _, config in variants]
     key = jax.random.fold_in(jax.random.key(seed), 1)
     tasks: dict[str, Any] = {}
     results, curves = [], []
-    for labels, config in variants:
+    for (labels, config), env in zip(variants, envs_made, strict=True):
         env_id = f"{config.env}{sorted(config.env_kwargs.items())}"
         if env_id not in tasks:
-            tasks[env_id] = sample_tasks(env_of[id(config)], key, num_tasks)
+            tasks[env_id] = sample_tasks(env, key, num_tasks)
         trained = train(config, log)
         row = dict(**labels, **generalisation_row(trained, tasks[env_id],
                                                   jax.random.fold_in(key, 2)))
