@@ -8,14 +8,16 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.recurrent import DenseParams
 
+from belief_jax.lstm import lstm_scan
 from envs.core import TaskInfoSpec
 
 CELLS = ("lstm", "gru")
 
 
 class _ResettingCell(nn.Module):
-    """One recurrent step that first zeroes the carry of rows starting a new trial."""
+    """One GRU step that first zeroes the carry of rows starting a new trial."""
 
     cell: str
     features: int
@@ -23,19 +25,45 @@ class _ResettingCell(nn.Module):
     @nn.compact
     def __call__(self, carry: Any, inputs: tuple[jax.Array, jax.Array]):
         x, reset = inputs
-        carry = jax.tree.map(lambda c: jnp.where(reset[:, None], 0.0, c), carry)
-        if self.cell == "lstm":
-            carry, y = nn.OptimizedLSTMCell(self.features, name="lstm")(carry, x)
-        else:
-            carry, y = nn.GRUCell(self.features, name="gru")(carry, x)
-        return carry, y
+        carry = jnp.where(reset[:, None], 0.0, carry)
+        return nn.GRUCell(self.features, name="gru")(carry, x)
+
+
+class _LSTMParams(nn.Module):
+    """The parameters of flax's `OptimizedLSTMCell` (same names, shapes and initialisers),
+    fused into input kernel [D, 4H], recurrent kernel [H, 4H] and bias [4H]."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, input_size: int):
+        dense = lambda name, bias, init: DenseParams(self.features, use_bias=bias,
+                                                     kernel_init=init, name=name)
+        inputs = [dense(f"i{k}", False, nn.initializers.lecun_normal())(
+            jnp.zeros((1, input_size)))[0] for k in "ifgo"]
+        hidden = [dense(f"h{k}", True, nn.initializers.orthogonal())(
+            jnp.zeros((1, self.features))) for k in "ifgo"]
+        return (jnp.concatenate(inputs, axis=-1),
+                jnp.concatenate([kernel for kernel, _ in hidden], axis=-1),
+                jnp.concatenate([bias for _, bias in hidden], axis=-1))
+
+
+class _LSTM(nn.Module):
+    features: int
+
+    @nn.compact
+    def __call__(self, carry: Any, x: jax.Array, reset: jax.Array):
+        params = _LSTMParams(self.features, name="lstm")(x.shape[-1])
+        c, h = carry
+        return lstm_scan(*params, x, reset, c, h)
 
 
 class RecurrentCore(nn.Module):
     """Dense+ReLU embedding, then an LSTM/GRU scanned over a time-major [T, B, F] input.
 
     The embedding gives the cell a nonlinear view of (action, reward) pairs, which it needs
-    to keep per-action statistics."""
+    to keep per-action statistics. The LSTM is `belief_jax.lstm.lstm_scan` (its own backward
+    pass, faster at small batches); the GRU is flax's cell under `nn.scan`."""
 
     cell: str = "lstm"
     features: int = 128
@@ -43,6 +71,8 @@ class RecurrentCore(nn.Module):
     @nn.compact
     def __call__(self, carry: Any, x: jax.Array, reset: jax.Array):
         x = nn.relu(nn.Dense(self.features, name="embed")(x))
+        if self.cell == "lstm":
+            return _LSTM(self.features, name="cell")(carry, x, reset)
         scan = nn.scan(_ResettingCell, variable_broadcast="params", split_rngs={"params": False},
                        in_axes=0, out_axes=0)
         return scan(self.cell, self.features, name="cell")(carry, (x, reset))

@@ -104,19 +104,22 @@ class PPO:
                                   cfg.gamma, cfg.gae_lambda)
         grad_fn = jax.value_and_grad(self.loss, has_aux=True)
 
-        def minibatch_step(state: LearnerState, env_ids: jax.Array):
-            take_t = lambda x: x[:, env_ids]  # time-major data: envs on axis 1
-            (_, metrics), grads = grad_fn(
-                state.params, jax.tree.map(lambda x: x[env_ids], rollout.start_carry),
-                jax.tree.map(take_t, batch), take_t(advantages), take_t(targets))
+        def minibatch_step(state: LearnerState, minibatch):
+            (_, metrics), grads = grad_fn(state.params, *minibatch)
             updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
             metrics["grad_norm"] = optax.global_norm(grads)
             return LearnerState(optax.apply_updates(state.params, updates), opt_state), metrics
 
         def epoch(state: LearnerState, epoch_key: jax.Array):
+            # One shuffle of the envs per epoch, then contiguous minibatches: a single gather
+            # per array instead of one per minibatch (measured faster on CPU).
             env_ids = jax.random.permutation(epoch_key, cfg.num_envs)
-            return jax.lax.scan(minibatch_step, state,
-                                env_ids.reshape(cfg.num_minibatches, -1))
+            size = cfg.num_envs // cfg.num_minibatches
+            split = lambda axis: lambda x: jnp.moveaxis(jnp.take(x, env_ids, axis=axis).reshape(
+                *x.shape[:axis], cfg.num_minibatches, size, *x.shape[axis + 1:]), axis, 0)
+            minibatches = (jax.tree.map(split(0), rollout.start_carry),
+                           *jax.tree.map(split(1), (batch, advantages, targets)))
+            return jax.lax.scan(minibatch_step, state, minibatches)
 
         state, metrics = jax.lax.scan(epoch, state, jax.random.split(key, cfg.num_epochs))
         return state, jax.tree.map(jnp.mean, metrics)

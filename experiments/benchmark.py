@@ -26,6 +26,7 @@ import envs
 from belief_jax.config import TrainConfig
 from belief_jax.parallel import make_mesh, state_shardings
 from belief_jax.train import Trainer, over_seeds
+from experiments.peer_gru_ppo import GRUPPO
 from experiments.presets import preset
 
 
@@ -41,10 +42,14 @@ class BenchmarkConfig:
     num_devices: tuple[int, ...] = (1, 2)
     """device counts for the sharding scaling (train, largest num_envs; counts above
     jax.device_count() are skipped: on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=2)"""
-    kinds: tuple[str, ...] = ("env_only", "acting", "train", "peer_brax_ppo")
-    """which measurements to take; peer_brax_ppo runs for the brax-body envs with ppo"""
+    kinds: tuple[str, ...] = ("env_only", "acting", "train", "peer_brax_ppo", "peer_gru_ppo")
+    """which measurements to take; with ppo among the learners, peer_brax_ppo runs for the
+    brax-body envs and peer_gru_ppo for the envs with discrete actions"""
     steps: int = 100
     """env steps timed per env for env-only/acting; train runs one chunk"""
+    repeats: int = 3
+    """timed runs of each compiled measurement after a warm-up run; the fastest is reported
+    (the usual defence against a shared machine's noise; peers are timed the same way)"""
     quick: bool = False
     """small sizes that finish on a laptop CPU in a few minutes"""
     json: Path = Path("runs/benchmark.json")
@@ -57,15 +62,19 @@ def peak_mem_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def timed(fn, *args) -> tuple[float, float]:
-    """(compile seconds, run seconds) of a jitted fn, timed on its second run."""
+def timed(fn, *args, repeats: int = 3, out_shardings=None) -> tuple[float, float]:
+    """(compile seconds, run seconds) of a jitted fn: the fastest of `repeats` runs after a
+    warm-up run, each from the same inputs."""
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
+    compiled = jax.jit(fn, out_shardings=out_shardings).lower(*args).compile()
     compile_s = time.perf_counter() - start
     jax.block_until_ready(compiled(*args))  # warm caches
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    return compile_s, time.perf_counter() - start
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        runs.append(time.perf_counter() - start)
+    return compile_s, min(runs)
 
 
 def parse_env(spec: str) -> tuple[str, dict]:
@@ -84,7 +93,7 @@ def parse_env(spec: str) -> tuple[str, dict]:
     return name, kwargs
 
 
-def env_only(env_spec: str, num_envs: int, steps: int) -> dict:
+def env_only(env_spec: str, num_envs: int, steps: int, repeats: int = 3) -> dict:
     name, kwargs = parse_env(env_spec)
     env = envs.make(name, **kwargs)
     trial = envs.TrialWrapper(env)
@@ -100,7 +109,7 @@ def env_only(env_spec: str, num_envs: int, steps: int) -> dict:
             return state, reward.sum()
         return jax.lax.scan(step, state, jax.random.split(key, steps))[1].sum()
 
-    compile_s, run_s = timed(run, jax.random.key(0))
+    compile_s, run_s = timed(run, jax.random.key(0), repeats=repeats)
     return {"steps_per_s": num_envs * steps / run_s, "compile_s": compile_s}
 
 
@@ -120,7 +129,7 @@ def _config(env_spec: str, agent: str, learner: str, num_envs: int, num_seeds: i
                         num_seeds=num_seeds, num_devices=num_devices)
 
 
-def acting(config: TrainConfig, steps: int) -> dict:
+def acting(config: TrainConfig, steps: int, repeats: int = 3) -> dict:
     trainer = Trainer(config)
     state = jax.jit(trainer.init)(jax.random.key(0))
     params = trainer.learner.acting_params(state.learner)
@@ -129,12 +138,13 @@ def acting(config: TrainConfig, steps: int) -> dict:
         step = lambda a, k: trainer.env_step(params, trainer.train_env, False, a, k)
         return jax.lax.scan(step, actor, jax.random.split(key, steps))[1][1].sum()
 
-    compile_s, run_s = timed(run, params, state.actor, jax.random.key(1))
+    compile_s, run_s = timed(run, params, state.actor, jax.random.key(1),
+                             repeats=repeats)
     return {"steps_per_s": config.learner_config.num_envs * steps / run_s,
             "compile_s": compile_s}
 
 
-def train(config: TrainConfig) -> dict:
+def train(config: TrainConfig, repeats: int = 3) -> dict:
     """One chunk, seeds vmapped and envs sharded as in the runner; excludes validation."""
     trainer = Trainer(config)
     mesh = make_mesh(config.num_devices, config.learner_config.num_envs)
@@ -146,14 +156,8 @@ def train(config: TrainConfig) -> dict:
     def run(state):
         return jax.lax.scan(trainer.iteration, state, None, config.iterations_per_chunk)
 
-    fn = over_seeds(run, config.num_seeds)
-    start = time.perf_counter()
-    compiled = jax.jit(fn, out_shardings=(shardings, None)).lower(state).compile()
-    compile_s = time.perf_counter() - start
-    state, _ = jax.block_until_ready(compiled(state))
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(state))
-    run_s = time.perf_counter() - start
+    compile_s, run_s = timed(over_seeds(run, config.num_seeds), state, repeats=repeats,
+                             out_shardings=(shardings, None))
     steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration
     return {"steps_per_s": steps * config.num_seeds / run_s, "compile_s": compile_s}
 
@@ -175,11 +179,11 @@ def _restore_device_put_replicated() -> None:
     jax.device_put_replicated = device_put_replicated
 
 
-def peer_brax_ppo(config: TrainConfig) -> dict:
+def peer_brax_ppo(config: TrainConfig, repeats: int = 3) -> dict:
     """brax's own PPO on the same brax body with our batch shape: num_envs, unroll length,
     epochs and minibatches of `config.ppo`, episode length 200. Its training steps/s
-    (`training/sps`, evaluation excluded) is read from the last of three training epochs:
-    the first two include compilation."""
+    (`training/sps`, evaluation excluded) is the best of `repeats` training epochs of three
+    iterations each, after two that include compilation."""
     _restore_device_put_replicated()
     from brax import envs as brax_envs
     from brax.training.agents.ppo import train as brax_ppo
@@ -187,6 +191,7 @@ def peer_brax_ppo(config: TrainConfig) -> dict:
     ppo = config.ppo
     body = brax_envs.get_environment(BRAX_NAMES[config.env], backend="mjx")
     per_step = ppo.num_envs * ppo.rollout_length
+    num_epochs = 2 + repeats
     sps, walltime = [], []
 
     def progress(_, metrics):
@@ -194,15 +199,43 @@ def peer_brax_ppo(config: TrainConfig) -> dict:
             sps.append(float(metrics["training/sps"]))
             walltime.append(float(metrics["training/walltime"]))
 
-    brax_ppo.train(environment=body, num_timesteps=3 * 3 * per_step, episode_length=200,
-                   num_envs=ppo.num_envs, unroll_length=ppo.rollout_length,
+    brax_ppo.train(environment=body, num_timesteps=num_epochs * 3 * per_step,
+                   episode_length=200, num_envs=ppo.num_envs, unroll_length=ppo.rollout_length,
                    batch_size=ppo.num_envs // ppo.num_minibatches,
                    num_minibatches=ppo.num_minibatches, num_updates_per_batch=ppo.num_epochs,
-                   num_evals=4, num_eval_envs=8, normalize_observations=False, seed=0,
-                   progress_fn=progress)
+                   num_evals=num_epochs + 1, num_eval_envs=8, normalize_observations=False,
+                   seed=0, progress_fn=progress)
     epochs = np.diff([0.0, *walltime])
     # compile time ≈ what the two compiling epochs took beyond a steady-state epoch
-    return {"steps_per_s": sps[-1], "compile_s": float(epochs[0] + epochs[1] - 2 * epochs[2])}
+    return {"steps_per_s": max(sps[2:]),
+            "compile_s": float(epochs[0] + epochs[1] - 2 * epochs[2:].min())}
+
+
+def peer_gru_ppo(config: TrainConfig, repeats: int = 3) -> dict:
+    """The single-file GRU recurrent PPO (`experiments.peer_gru_ppo`) on the same env with
+    our PPO shape, timed like `train`: `iterations_per_chunk` iterations in one jit."""
+    ppo = config.ppo
+    peer = GRUPPO(envs.make(config.env, **config.env_kwargs), ppo.num_envs, ppo.rollout_length,
+                  ppo.num_epochs, ppo.num_minibatches, ppo.gamma, ppo.gae_lambda)
+    state = jax.jit(peer.init)(jax.random.key(0))
+
+    def run(state):
+        return jax.lax.scan(peer.iteration, state, None, config.iterations_per_chunk)
+
+    compile_s, run_s = timed(run, state, repeats=repeats)
+    steps = config.iterations_per_chunk * ppo.num_envs * ppo.rollout_length
+    return {"steps_per_s": steps / run_s, "compile_s": compile_s}
+
+
+def has_peer(kind: str, env_spec: str) -> bool:
+    name, kwargs = parse_env(env_spec)
+    if kind == "peer_brax_ppo":
+        return name in BRAX_NAMES
+    return kind == "peer_gru_ppo" and isinstance(
+        envs.make(name, **kwargs).action_space, envs.Discrete)
+
+
+PEERS = {"peer_brax_ppo": peer_brax_ppo, "peer_gru_ppo": peer_gru_ppo}
 
 
 def records(bench: BenchmarkConfig):
@@ -211,7 +244,13 @@ def records(bench: BenchmarkConfig):
             for num_envs in bench.num_envs:
                 yield dict(env=env, agent=None, learner=None, num_envs=num_envs, num_seeds=1,
                            num_devices=1, kind="env_only",
-                           **env_only(env, num_envs, bench.steps))
+                           **env_only(env, num_envs, bench.steps, bench.repeats))
+        for kind, peer in PEERS.items():
+            if kind in bench.kinds and "ppo" in bench.learners and has_peer(kind, env):
+                for num_envs in bench.num_envs:
+                    yield dict(env=env, agent=None, learner="ppo", num_envs=num_envs,
+                               num_seeds=1, num_devices=1, kind=kind,
+                               **peer(_config(env, "rnn", "ppo", num_envs), bench.repeats))
         for agent in bench.agents:
             for learner in bench.learners:
                 yield from _agent_records(bench, env, agent, learner)
@@ -221,29 +260,35 @@ def _agent_records(bench: BenchmarkConfig, env: str, agent: str, learner: str):
     row = dict(env=env, agent=agent, learner=learner, num_seeds=1, num_devices=1)
     for num_envs in bench.num_envs:
         config = _config(env, agent, learner, num_envs)
-        if "peer_brax_ppo" in bench.kinds and learner == "ppo" and config.env in BRAX_NAMES:
-            yield {**row, "num_envs": num_envs, "kind": "peer_brax_ppo",
-                   **peer_brax_ppo(config)}
         if "acting" in bench.kinds:
-            yield {**row, "num_envs": num_envs, "kind": "acting", **acting(config, bench.steps)}
+            yield {**row, "num_envs": num_envs, "kind": "acting",
+                   **acting(config, bench.steps, bench.repeats)}
         if "train" in bench.kinds:
-            yield {**row, "num_envs": num_envs, "kind": "train", **train(config)}
+            yield {**row, "num_envs": num_envs, "kind": "train",
+                   **train(config, bench.repeats)}
     if "train" not in bench.kinds:
         return
     for seeds in bench.num_seeds[1:]:
         config = _config(env, agent, learner, bench.num_envs[0], seeds)
         yield {**row, "num_envs": bench.num_envs[0], "num_seeds": seeds, "kind": "train",
-               **train(config)}
+               **train(config, bench.repeats)}
     for devices in bench.num_devices[1:]:
         if devices > jax.device_count():
             continue
         config = _config(env, agent, learner, bench.num_envs[-1], 1, devices)
         yield {**row, "num_envs": bench.num_envs[-1], "num_devices": devices, "kind": "train",
-               **train(config)}
+               **train(config, bench.repeats)}
+
+
+KINDS = ("env_only", "acting", "train", *PEERS)
 
 
 def main() -> None:
     bench = tyro.cli(BenchmarkConfig, description=__doc__)
+    unknown = sorted(set(bench.kinds) - set(KINDS))
+    if unknown or bench.repeats < 1:
+        raise SystemExit(f"--kinds must be among {', '.join(KINDS)} (got {', '.join(unknown)})"
+                         if unknown else f"--repeats must be >= 1, got {bench.repeats}")
     if bench.quick:
         bench = dataclasses.replace(bench, num_envs=(64, 256), steps=50)
     print(f"device: {jax.devices()[0].device_kind} x {jax.device_count()}")
