@@ -177,15 +177,19 @@ class QHead(nn.Module):
 
 def policy_distribution(policy_params: jax.Array, action_space: Discrete | Box,
                         squash: bool = False):
-    """Categorical, or diagonal Gaussian; `squash` maps the Gaussian through tanh (SVG(0)'s
-    bounded reparameterised actions, with the log-density corrected)."""
+    """Categorical, or diagonal Gaussian; `squash` maps the Gaussian through tanh and then
+    affinely onto the Box's [low, high] (SVG(0)'s bounded reparameterised actions, with the
+    log-density corrected)."""
     if isinstance(action_space, Discrete):
         return distrax.Categorical(logits=policy_params)
     mean, log_std = jnp.split(policy_params, 2, axis=-1)
     if not squash:
         return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
     base = distrax.Normal(mean, jnp.exp(log_std))
-    return distrax.Independent(distrax.Transformed(base, distrax.Tanh()), 1)
+    low, high = action_space.low, action_space.high
+    bijector = distrax.Tanh() if (low, high) == (-1.0, 1.0) else distrax.Chain(
+        [distrax.ScalarAffine(shift=(high + low) / 2, scale=(high - low) / 2), distrax.Tanh()])
+    return distrax.Independent(distrax.Transformed(base, bijector), 1)
 
 
 def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:

@@ -232,3 +232,25 @@ def test_lstm_backward_matches_autodiff_of_flax_cell():
     assert jax.tree.structure(grads) == jax.tree.structure(ref_grads)
     for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_squashed_policy_fills_the_box_bounds_with_a_corrected_density():
+    """SVG(0)'s tanh-Gaussian on a Box(-2, 3): samples stay inside [-2, 3] and reach both
+    ends, and log π(a) is the Gaussian density of u = atanh((a − 0.5) / 2.5) minus
+    log |da/du| = log 2.5 + log(1 − tanh² u), computed here by hand."""
+    from scipy.stats import norm
+
+    from belief_jax.agents import policy_distribution
+
+    space = Box(low=-2.0, high=3.0, shape=(2,))
+    mean, log_std = jnp.array([0.3, -0.4]), jnp.array([0.2, 0.5])
+    dist = policy_distribution(jnp.concatenate([mean, log_std]), space, squash=True)
+    actions = dist.sample(seed=jax.random.key(0), sample_shape=(4000,))
+    assert float(actions.min()) >= -2.0 and float(actions.max()) <= 3.0
+    assert float(actions.min()) < -1.5 and float(actions.max()) > 2.5
+
+    a = np.asarray(actions[:5], np.float64)
+    u = np.arctanh((a - 0.5) / 2.5)
+    want = (norm.logpdf(u, np.asarray(mean), np.exp(np.asarray(log_std)))
+            - np.log(2.5) - np.log1p(-np.tanh(u) ** 2)).sum(-1)
+    np.testing.assert_allclose(dist.log_prob(actions[:5]), want, rtol=1e-4, atol=1e-4)

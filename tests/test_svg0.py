@@ -126,8 +126,10 @@ def test_belief_network_gets_no_rl_gradient_under_svg0():
     assert any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(full["belief_core"]))
 
 
-@pytest.mark.parametrize("agent", ["rnn", "aux_head", "belief"])
-@pytest.mark.parametrize("env", ["bandit", "semicircle", "numpad"])
+# Every agent and every pure-JAX env once (a covering set, not the 3 x 3 product: each case
+# compiles a whole loop, and CI time is bounded).
+@pytest.mark.parametrize("agent,env", [("rnn", "numpad"), ("aux_head", "bandit"),
+                                       ("belief", "semicircle")])
 def test_every_agent_trains_with_svg0(agent, env):
     config = _tiny(agent, env, target_update="polyak", tune_alpha=True)
     config = config.replace(network=NetworkConfig(hidden_size=8, torso_sizes=(8,),
