@@ -16,10 +16,9 @@ from envs.core import TaskInfoSpec
 CELLS = ("lstm", "gru")
 
 
-class _ResettingCell(nn.Module):
+class _ResettingGRUCell(nn.Module):
     """One GRU step that first zeroes the carry of rows starting a new trial."""
 
-    cell: str
     features: int
 
     @nn.compact
@@ -73,9 +72,9 @@ class RecurrentCore(nn.Module):
         x = nn.relu(nn.Dense(self.features, name="embed")(x))
         if self.cell == "lstm":
             return _LSTM(self.features, name="cell")(carry, x, reset)
-        scan = nn.scan(_ResettingCell, variable_broadcast="params", split_rngs={"params": False},
-                       in_axes=0, out_axes=0)
-        return scan(self.cell, self.features, name="cell")(carry, (x, reset))
+        scan = nn.scan(_ResettingGRUCell, variable_broadcast="params",
+                       split_rngs={"params": False}, in_axes=0, out_axes=0)
+        return scan(self.features, name="cell")(carry, (x, reset))
 
     @staticmethod
     def initial_carry(cell: str, batch: int, features: int) -> Any:

@@ -286,9 +286,10 @@ KINDS = ("env_only", "acting", "train", *PEERS)
 def main() -> None:
     bench = tyro.cli(BenchmarkConfig, description=__doc__)
     unknown = sorted(set(bench.kinds) - set(KINDS))
-    if unknown or bench.repeats < 1:
-        raise SystemExit(f"--kinds must be among {', '.join(KINDS)} (got {', '.join(unknown)})"
-                         if unknown else f"--repeats must be >= 1, got {bench.repeats}")
+    if unknown:
+        raise SystemExit(f"--kinds must be among {', '.join(KINDS)} (got {', '.join(unknown)})")
+    if bench.repeats < 1:
+        raise SystemExit(f"--repeats must be >= 1, got {bench.repeats}")
     if bench.quick:
         bench = dataclasses.replace(bench, num_envs=(64, 256), steps=50)
     print(f"device: {jax.devices()[0].device_kind} x {jax.device_count()}")
