@@ -4,7 +4,8 @@ For each env: env-only steps/s (jitted, vmapped random actions inside `lax.scan`
 steps/s (env + agent forward), and full training-loop env-steps/s for each (agent, learner);
 compile time and peak memory (RSS on CPU, device memory on GPU) for each, and scaling over
 num_envs, vmapped seeds and devices. One process, one device type: compare the ratios, not
-the absolute numbers, which shared machines make noisy. Prints a table and writes JSON
+the absolute numbers, which shared machines make noisy; the measurements at one num_envs are
+timed in alternation so that their ratios hold, and the ratios are printed. Prints a table and writes JSON
 records with keys env, agent, learner, num_envs, num_seeds, num_devices, kind, steps_per_s,
 compile_s, peak_mem_mb.
 """
@@ -48,8 +49,8 @@ class BenchmarkConfig:
     steps: int = 100
     """env steps timed per env for env-only/acting; train runs one chunk"""
     repeats: int = 3
-    """timed runs of each compiled measurement after a warm-up run; the fastest is reported
-    (the usual defence against a shared machine's noise; peers are timed the same way)"""
+    """timed rounds after a warm-up run; at each num_envs a round runs every measurement
+    (env only, acting, training loops, peers) once, and the fastest run of each is reported"""
     quick: bool = False
     """small sizes that finish on a laptop CPU in a few minutes"""
     json: Path = Path("runs/benchmark.json")
@@ -62,19 +63,21 @@ def peak_mem_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def timed(fn, *args, repeats: int = 3, out_shardings=None) -> tuple[float, float]:
-    """(compile seconds, run seconds) of a jitted fn: the fastest of `repeats` runs after a
-    warm-up run, each from the same inputs."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn, out_shardings=out_shardings).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))  # warm caches
-    runs = []
-    for _ in range(repeats):
+class Timing:
+    """A compiled function with fixed inputs, warmed up once; `run()` times one more call."""
+
+    def __init__(self, fn, *args, out_shardings=None):
         start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        runs.append(time.perf_counter() - start)
-    return compile_s, min(runs)
+        self.compiled = jax.jit(fn, out_shardings=out_shardings).lower(*args).compile()
+        self.compile_s = time.perf_counter() - start
+        self.args = args
+        jax.block_until_ready(self.compiled(*args))  # warm caches
+        self.runs: list[float] = []
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        jax.block_until_ready(self.compiled(*self.args))
+        self.runs.append(time.perf_counter() - start)
 
 
 def parse_env(spec: str) -> tuple[str, dict]:
@@ -93,7 +96,7 @@ def parse_env(spec: str) -> tuple[str, dict]:
     return name, kwargs
 
 
-def env_only(env_spec: str, num_envs: int, steps: int, repeats: int = 3) -> dict:
+def env_only_timing(env_spec: str, num_envs: int, steps: int) -> tuple[Timing, int]:
     name, kwargs = parse_env(env_spec)
     env = envs.make(name, **kwargs)
     trial = envs.TrialWrapper(env)
@@ -109,8 +112,7 @@ def env_only(env_spec: str, num_envs: int, steps: int, repeats: int = 3) -> dict
             return state, reward.sum()
         return jax.lax.scan(step, state, jax.random.split(key, steps))[1].sum()
 
-    compile_s, run_s = timed(run, jax.random.key(0), repeats=repeats)
-    return {"steps_per_s": num_envs * steps / run_s, "compile_s": compile_s}
+    return Timing(run, jax.random.key(0)), num_envs * steps
 
 
 def _config(env_spec: str, agent: str, learner: str, num_envs: int, num_seeds: int = 1,
@@ -129,7 +131,7 @@ def _config(env_spec: str, agent: str, learner: str, num_envs: int, num_seeds: i
                         num_seeds=num_seeds, num_devices=num_devices)
 
 
-def acting(config: TrainConfig, steps: int, repeats: int = 3) -> dict:
+def acting_timing(config: TrainConfig, steps: int) -> tuple[Timing, int]:
     trainer = Trainer(config)
     state = jax.jit(trainer.init)(jax.random.key(0))
     params = trainer.learner.acting_params(state.learner)
@@ -138,14 +140,13 @@ def acting(config: TrainConfig, steps: int, repeats: int = 3) -> dict:
         step = lambda a, k: trainer.env_step(params, trainer.train_env, False, a, k)
         return jax.lax.scan(step, actor, jax.random.split(key, steps))[1][1].sum()
 
-    compile_s, run_s = timed(run, params, state.actor, jax.random.key(1),
-                             repeats=repeats)
-    return {"steps_per_s": config.learner_config.num_envs * steps / run_s,
-            "compile_s": compile_s}
+    timing = Timing(run, params, state.actor, jax.random.key(1))
+    return timing, config.learner_config.num_envs * steps
 
 
-def train(config: TrainConfig, repeats: int = 3) -> dict:
-    """One chunk, seeds vmapped and envs sharded as in the runner; excludes validation."""
+def train_timing(config: TrainConfig) -> tuple[Timing, int]:
+    """One chunk, seeds vmapped and envs sharded as in the runner; excludes validation.
+    Returns the timing and the env steps one run takes."""
     trainer = Trainer(config)
     mesh = make_mesh(config.num_devices, config.learner_config.num_envs)
     keys = jax.random.split(jax.random.key(0), config.num_seeds)
@@ -156,10 +157,22 @@ def train(config: TrainConfig, repeats: int = 3) -> dict:
     def run(state):
         return jax.lax.scan(trainer.iteration, state, None, config.iterations_per_chunk)
 
-    compile_s, run_s = timed(over_seeds(run, config.num_seeds), state, repeats=repeats,
-                             out_shardings=(shardings, None))
+    timing = Timing(over_seeds(run, config.num_seeds), state, out_shardings=(shardings, None))
     steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration
-    return {"steps_per_s": steps * config.num_seeds / run_s, "compile_s": compile_s}
+    return timing, steps * config.num_seeds
+
+
+def train(config: TrainConfig, repeats: int = 3) -> dict:
+    timing, steps = train_timing(config)
+    for _ in range(repeats):
+        timing.run()
+    return _rate(timing, steps)
+
+
+def _rate(timing: Timing, steps: int, last: int | None = None) -> dict:
+    """steps/s of the fastest run (of the `last` ones, if given) and the compile time."""
+    runs = timing.runs[-last:] if last else timing.runs
+    return {"steps_per_s": steps / min(runs), "compile_s": timing.compile_s}
 
 
 BRAX_NAMES = {"cheetah_vel": "halfcheetah", "quadruped_semicircle": "ant"}
@@ -179,11 +192,13 @@ def _restore_device_put_replicated() -> None:
     jax.device_put_replicated = device_put_replicated
 
 
-def peer_brax_ppo(config: TrainConfig, repeats: int = 3) -> dict:
+def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -> dict:
     """brax's own PPO on the same brax body with our batch shape: num_envs, unroll length,
-    epochs and minibatches of `config.ppo`, episode length 200. Its training steps/s
+    epochs and minibatches of `config.ppo`, episode length 200, on as many devices as
+    `config.num_devices` (brax's trainer would otherwise use them all). Its training steps/s
     (`training/sps`, evaluation excluded) is the best of `repeats` training epochs of three
-    iterations each, after two that include compilation."""
+    iterations each, after two that include compilation. `between()` runs after each epoch
+    (the benchmark times its own loops there, interleaved with brax's epochs)."""
     _restore_device_put_replicated()
     from brax import envs as brax_envs
     from brax.training.agents.ppo import train as brax_ppo
@@ -198,20 +213,21 @@ def peer_brax_ppo(config: TrainConfig, repeats: int = 3) -> dict:
         if "training/sps" in metrics:
             sps.append(float(metrics["training/sps"]))
             walltime.append(float(metrics["training/walltime"]))
+            between()
 
     brax_ppo.train(environment=body, num_timesteps=num_epochs * 3 * per_step,
                    episode_length=200, num_envs=ppo.num_envs, unroll_length=ppo.rollout_length,
                    batch_size=ppo.num_envs // ppo.num_minibatches,
                    num_minibatches=ppo.num_minibatches, num_updates_per_batch=ppo.num_epochs,
                    num_evals=num_epochs + 1, num_eval_envs=8, normalize_observations=False,
-                   seed=0, progress_fn=progress)
+                   seed=0, progress_fn=progress, max_devices_per_host=config.num_devices)
     epochs = np.diff([0.0, *walltime])
     # compile time ≈ what the two compiling epochs took beyond a steady-state epoch
     return {"steps_per_s": max(sps[2:]),
             "compile_s": float(epochs[0] + epochs[1] - 2 * epochs[2:].min())}
 
 
-def peer_gru_ppo(config: TrainConfig, repeats: int = 3) -> dict:
+def peer_gru_timing(config: TrainConfig) -> tuple[Timing, int]:
     """The single-file GRU recurrent PPO (`experiments.peer_gru_ppo`) on the same env with
     our PPO shape, timed like `train`: `iterations_per_chunk` iterations in one jit."""
     ppo = config.ppo
@@ -222,61 +238,78 @@ def peer_gru_ppo(config: TrainConfig, repeats: int = 3) -> dict:
     def run(state):
         return jax.lax.scan(peer.iteration, state, None, config.iterations_per_chunk)
 
-    compile_s, run_s = timed(run, state, repeats=repeats)
-    steps = config.iterations_per_chunk * ppo.num_envs * ppo.rollout_length
-    return {"steps_per_s": steps / run_s, "compile_s": compile_s}
+    return Timing(run, state), config.iterations_per_chunk * ppo.num_envs * ppo.rollout_length
 
 
-def has_peer(kind: str, env_spec: str) -> bool:
-    name, kwargs = parse_env(env_spec)
+def has_peer(kind: str, env: str, action_space) -> bool:
     if kind == "peer_brax_ppo":
-        return name in BRAX_NAMES
-    return kind == "peer_gru_ppo" and isinstance(
-        envs.make(name, **kwargs).action_space, envs.Discrete)
+        return env in BRAX_NAMES
+    return kind == "peer_gru_ppo" and isinstance(action_space, envs.Discrete)
 
 
-PEERS = {"peer_brax_ppo": peer_brax_ppo, "peer_gru_ppo": peer_gru_ppo}
+PEERS = ("peer_brax_ppo", "peer_gru_ppo")
 
 
 def records(bench: BenchmarkConfig):
     for env in bench.envs:
-        if "env_only" in bench.kinds:
-            for num_envs in bench.num_envs:
-                yield dict(env=env, agent=None, learner=None, num_envs=num_envs, num_seeds=1,
-                           num_devices=1, kind="env_only",
-                           **env_only(env, num_envs, bench.steps, bench.repeats))
-        for kind, peer in PEERS.items():
-            if kind in bench.kinds and "ppo" in bench.learners and has_peer(kind, env):
-                for num_envs in bench.num_envs:
-                    yield dict(env=env, agent=None, learner="ppo", num_envs=num_envs,
-                               num_seeds=1, num_devices=1, kind=kind,
-                               **peer(_config(env, "rnn", "ppo", num_envs), bench.repeats))
-        for agent in bench.agents:
-            for learner in bench.learners:
-                yield from _agent_records(bench, env, agent, learner)
-
-
-def _agent_records(bench: BenchmarkConfig, env: str, agent: str, learner: str):
-    row = dict(env=env, agent=agent, learner=learner, num_seeds=1, num_devices=1)
-    for num_envs in bench.num_envs:
-        config = _config(env, agent, learner, num_envs)
-        if "acting" in bench.kinds:
-            yield {**row, "num_envs": num_envs, "kind": "acting",
-                   **acting(config, bench.steps, bench.repeats)}
+        name, kwargs = parse_env(env)
+        action_space = envs.make(name, **kwargs).action_space
+        peers = [kind for kind in PEERS if kind in bench.kinds and "ppo" in bench.learners
+                 and has_peer(kind, name, action_space)]
+        for num_envs in bench.num_envs:
+            yield from _interleaved_records(bench, env, num_envs, peers)
         if "train" in bench.kinds:
-            yield {**row, "num_envs": num_envs, "kind": "train",
-                   **train(config, bench.repeats)}
-    if "train" not in bench.kinds:
-        return
+            for agent in bench.agents:
+                for learner in bench.learners:
+                    yield from _scaling_records(bench, env, agent, learner)
+
+
+def _interleaved_records(bench: BenchmarkConfig, env: str, num_envs: int, peers: list[str]):
+    """Every measurement at one num_envs (env only, acting, our training loops, the peers),
+    timed in alternation: each round runs each of them once, so a slow spell of a shared
+    machine slows them all alike and their ratios hold (timed one after the other, a rate
+    moved by up to 30 % between runs)."""
+    row = dict(env=env, num_envs=num_envs, num_seeds=1, num_devices=1)
+    ours = [(agent, learner) for agent in bench.agents for learner in bench.learners]
+    timed_rows = []  # (record fields, timing, env steps per run)
+    if "env_only" in bench.kinds:
+        timed_rows.append(({"agent": None, "learner": None, "kind": "env_only"},
+                           *env_only_timing(env, num_envs, bench.steps)))
+    for kind, measure in (("acting", lambda c: acting_timing(c, bench.steps)),
+                          ("train", train_timing)):
+        if kind in bench.kinds:
+            timed_rows += [({"agent": agent, "learner": learner, "kind": kind},
+                            *measure(_config(env, agent, learner, num_envs)))
+                           for agent, learner in ours]
+    if "peer_gru_ppo" in peers:
+        timed_rows.append(({"agent": None, "learner": "ppo", "kind": "peer_gru_ppo"},
+                           *peer_gru_timing(_config(env, "rnn", "ppo", num_envs))))
+    one_round = lambda: [timing.run() for _, timing, _steps in timed_rows]
+    if "peer_brax_ppo" in peers:
+        # brax's trainer runs as one call: ours run after each of its epochs, and the last
+        # `repeats` of our runs are those that alternate with brax's timed epochs.
+        brax = peer_brax_ppo(_config(env, "rnn", "ppo", num_envs), bench.repeats, one_round)
+        timed_rows.append(({"agent": None, "learner": "ppo", "kind": "peer_brax_ppo"}, brax,
+                           None))
+    else:
+        for _ in range(bench.repeats):
+            one_round()
+    for fields, timing, steps in timed_rows:
+        rate = timing if steps is None else _rate(timing, steps, last=bench.repeats)
+        yield {**row, **fields, **rate}
+
+
+def _scaling_records(bench: BenchmarkConfig, env: str, agent: str, learner: str):
+    row = dict(env=env, agent=agent, learner=learner, kind="train")
     for seeds in bench.num_seeds[1:]:
         config = _config(env, agent, learner, bench.num_envs[0], seeds)
-        yield {**row, "num_envs": bench.num_envs[0], "num_seeds": seeds, "kind": "train",
+        yield {**row, "num_envs": bench.num_envs[0], "num_seeds": seeds, "num_devices": 1,
                **train(config, bench.repeats)}
     for devices in bench.num_devices[1:]:
         if devices > jax.device_count():
             continue
         config = _config(env, agent, learner, bench.num_envs[-1], 1, devices)
-        yield {**row, "num_envs": bench.num_envs[-1], "num_devices": devices, "kind": "train",
+        yield {**row, "num_envs": bench.num_envs[-1], "num_seeds": 1, "num_devices": devices,
                **train(config, bench.repeats)}
 
 
@@ -311,7 +344,24 @@ def main() -> None:
                                       "device_count": jax.device_count(), "records": rows},
                                      indent=2))
     plot(rows, bench.json.with_suffix(".png"))
+    for line in ratios(rows):
+        print(line)
     print(f"wrote {bench.json} and {bench.json.with_suffix('.png')}")
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """Each 1-seed, 1-device training loop against env-only and the peers at its num_envs."""
+    lines = []
+    for row in rows:
+        if row["kind"] != "train" or row["num_seeds"] != 1 or row["num_devices"] != 1:
+            continue
+        others = [(other["kind"], row["steps_per_s"] / other["steps_per_s"]) for other in rows
+                  if other["kind"] in ("env_only", *PEERS) and other["env"] == row["env"]
+                  and other["num_envs"] == row["num_envs"]]
+        if others:
+            lines.append(f"{row['env']} {row['agent']} {row['learner']} {row['num_envs']} envs: "
+                         + ", ".join(f"{ratio:.2f} x {kind}" for kind, ratio in others))
+    return lines
 
 
 def plot(rows: list[dict], path: Path) -> None:
