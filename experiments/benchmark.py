@@ -5,9 +5,9 @@ steps/s (env + agent forward), and full training-loop env-steps/s for each (agen
 compile time and peak memory (RSS on CPU, device memory on GPU) for each, and scaling over
 num_envs, vmapped seeds and devices. One process, one device type: compare the ratios, not
 the absolute numbers, which shared machines make noisy; the measurements at one num_envs are
-timed in alternation so that their ratios hold, and the ratios are printed. Prints a table and writes JSON
-records with keys env, agent, learner, num_envs, num_seeds, num_devices, kind, steps_per_s,
-compile_s, peak_mem_mb.
+timed in alternation so that their ratios hold. Prints a table and the ratios, and writes
+JSON records with keys env, agent, learner, num_envs, num_seeds, num_devices, kind,
+steps_per_s, compile_s, peak_mem_mb.
 """
 from __future__ import annotations
 
