@@ -285,18 +285,18 @@ def _interleaved_records(bench: BenchmarkConfig, env: str, num_envs: int, peers:
         timed_rows.append(({"agent": None, "learner": "ppo", "kind": "peer_gru_ppo"},
                            *peer_gru_timing(_config(env, "rnn", "ppo", num_envs))))
     one_round = lambda: [timing.run() for _, timing, _steps in timed_rows]
+    brax = None
     if "peer_brax_ppo" in peers:
         # brax's trainer runs as one call: ours run after each of its epochs, and the last
         # `repeats` of our runs are those that alternate with brax's timed epochs.
         brax = peer_brax_ppo(_config(env, "rnn", "ppo", num_envs), bench.repeats, one_round)
-        timed_rows.append(({"agent": None, "learner": "ppo", "kind": "peer_brax_ppo"}, brax,
-                           None))
     else:
         for _ in range(bench.repeats):
             one_round()
     for fields, timing, steps in timed_rows:
-        rate = timing if steps is None else _rate(timing, steps, last=bench.repeats)
-        yield {**row, **fields, **rate}
+        yield {**row, **fields, **_rate(timing, steps, last=bench.repeats)}
+    if brax is not None:
+        yield {**row, "agent": None, "learner": "ppo", "kind": "peer_brax_ppo", **brax}
 
 
 def _scaling_records(bench: BenchmarkConfig, env: str, agent: str, learner: str):
