@@ -191,15 +191,21 @@ def test_lstm_core_matches_a_plain_lstm_with_resets():
     np.testing.assert_allclose(h_out, h, rtol=1e-5, atol=1e-5)
 
 
-def test_lstm_backward_matches_autodiff_of_flax_cell():
+@pytest.mark.parametrize("batch", ["after_loop", "in_loop"])
+def test_lstm_backward_matches_autodiff_of_flax_cell(batch):
     """`lstm_scan`'s hand-written backward pass against `jax.grad` through flax's own
     `OptimizedLSTMCell` scanned with the same resets: gradients of every parameter, of the
-    inputs and of the initial carry, for a loss reading the outputs and the final carry."""
+    inputs and of the initial carry, for a loss reading the outputs and the final carry.
+    Both ways of forming the weight gradient (one matmul after the loop for small batches,
+    accumulated in the loop from `_IN_LOOP_ROWS` rows) are checked."""
     import flax.linen as nn
 
+    from belief_jax.lstm import _IN_LOOP_ROWS
     from belief_jax.networks import RecurrentCore
 
-    T, B, D, F = 7, 4, 5, 6
+    T, D, F = 7, 5, 6
+    B = 4 if batch == "after_loop" else _IN_LOOP_ROWS
+    assert B < _IN_LOOP_ROWS or batch == "in_loop"
     x = jax.random.normal(jax.random.key(0), (T, B, D))
     reset = jnp.zeros((T, B), bool).at[0, :2].set(True).at[4, 1].set(True).at[2, 3].set(True)
     carry = (jax.random.normal(jax.random.key(2), (B, F)),
