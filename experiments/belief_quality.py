@@ -12,12 +12,22 @@ can still gain, best_gaussian − exact what the Gaussian head costs (≈ 3.5 na
 where the posterior is uniform). Counts at step t use only the pulls before t, which is
 what the belief at t has seen.
 
-Writes belief_quality.csv (t, learned_nll, exact_nll, best_gaussian_nll, gap_se, n_tasks)
-and belief_quality.png. The default preset is sized for one GPU/TPU; `--quick` trains the
-belief agent for 1M env steps with 64 envs on a laptop CPU (about 2 minutes)."""
+`--env semicircle` (sparse reward, kinematic ball): the goal angle θ ~ U(0, π) is the task,
+and each step's reward says whether the ball ended within `goal_radius` of the goal. The
+exact posterior is uniform on S_t, the angles consistent with every (position, reward) pair
+before t, so its log loss is log |S_t| (measured on a grid of `ARC_GRID` angles). The learned
+belief is a 2-D Gaussian on the goal; restricted to the arc and renormalised it is a density
+on θ, q_t(θ) ∝ N(R·(cos θ, sin θ); μ_t, σ_t²), and learned_nll is −log q_t(θ_true). Both live
+on θ, so learned − exact ≥ 0 in expectation (no best-Gaussian column there).
+
+Writes belief_quality.csv (t, learned_nll, exact_nll, best_gaussian_nll [bandit only],
+gap_se, n_tasks) and belief_quality.png. The default preset is sized for one GPU/TPU;
+`--quick` trains the belief agent for 1M env steps with 64 envs on a laptop CPU (about 2
+minutes)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import jax
@@ -39,7 +49,13 @@ from experiments.common import (
 )
 from experiments.presets import preset
 
-COLUMNS = ("t", "learned_nll", "exact_nll", "best_gaussian_nll", "gap_se", "n_tasks")
+ENVS = ("bandit", "semicircle")
+COLUMNS = {"bandit": ("t", "learned_nll", "exact_nll", "best_gaussian_nll", "gap_se", "n_tasks"),
+           "semicircle": ("t", "learned_nll", "exact_nll", "gap_se", "n_tasks")}
+# Angles on [0, π] normalising the learned belief on the arc: cells of 0.77 mrad, below the
+# smallest σ the belief head allows (e^-7 ≈ 0.9 mrad), where a midpoint sum of a smooth
+# density is already accurate to many digits.
+ARC_GRID = 4096
 
 
 def counts_before(actions: jax.Array, rewards: jax.Array, num_arms: int):
@@ -72,6 +88,89 @@ def nll_per_step(belief: jax.Array, actions: jax.Array, rewards: jax.Array,
             "best_gaussian_nll": best_gaussian_nll(p, successes, failures)}
 
 
+def arc_grid(size: int = ARC_GRID) -> jax.Array:
+    """Midpoints of `size` equal cells covering the goal angles [0, π]."""
+    return (jnp.arange(size) + 0.5) * (math.pi / size)
+
+
+def arc_interval(positions: np.ndarray, radius: float, goal_radius: float):
+    """The goal angles θ ∈ [0, π] with ‖x − R·u(θ)‖ ≤ ρ, one interval [lo, hi] per position
+    (lo > hi when empty): cos(θ − φ) ≥ (|x|² + R² − ρ²) / (2R|x|), φ the angle of x."""
+    x = np.asarray(positions, np.float64)
+    distance = np.hypot(x[..., 0], x[..., 1])
+    phi = np.arctan2(x[..., 1], x[..., 0])
+    phi = np.where(phi < -math.pi / 2, phi + 2 * math.pi, phi)  # the copy that can meet [0, π]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos_half = (distance**2 + radius**2 - goal_radius**2) / (2 * radius * distance)
+    half = np.where(cos_half <= 1.0, np.arccos(np.clip(cos_half, -1.0, 1.0)), -np.inf)
+    return np.maximum(phi - half, 0.0), np.minimum(phi + half, math.pi)
+
+
+def arc_exact_nll(positions, rewards, radius: float, goal_radius: float) -> np.ndarray:
+    """log |S_t| [T, N], S_t the goal angles consistent with the sparse rewards of the steps
+    before t: the hits' intervals intersected, minus the union of the misses' intervals.
+    positions [T, N, 2] are where the ball ended each step, rewards [T, N] what that step paid.
+    Computed exactly with intervals (in float64): a ball moving along the goal's edge can
+    confine θ to less than any fixed grid cell."""
+    lo, hi = arc_interval(positions, radius, goal_radius)
+    miss = np.asarray(rewards) < 0.5
+    low, high = np.zeros(lo.shape[1]), np.full(lo.shape[1], math.pi)
+    out = np.empty(lo.shape)
+    for t in range(lo.shape[0]):
+        if t > 0:
+            low = np.where(miss[t - 1], low, np.maximum(low, lo[t - 1]))
+            high = np.where(miss[t - 1], high, np.minimum(high, hi[t - 1]))
+        # the misses so far, clipped to [low, high]; a hit or an empty interval adds nothing
+        a = np.where(miss[:t] & (lo[:t] <= hi[:t]), np.clip(lo[:t], low, high), low)
+        b = np.where(miss[:t] & (lo[:t] <= hi[:t]), np.clip(hi[:t], low, high), low)
+        order = np.argsort(a, axis=0)
+        a, b = np.take_along_axis(a, order, 0), np.take_along_axis(b, order, 0)
+        covered = np.maximum.accumulate(np.concatenate([low[None], b]), axis=0)[:-1]
+        removed = np.clip(b - np.maximum(a, covered), 0.0, None).sum(0)
+        out[t] = np.log(np.maximum(high - low, 0.0) - removed)
+    return out
+
+
+def arc_learned_nll(belief: jax.Array, theta: jax.Array, radius: float,
+                    grid: jax.Array) -> jax.Array:
+    """−log q_t(θ) [T, N] for the belief [T, N, 4] (mean, log_std of the goal) restricted to
+    the arc: q_t(θ) = N(R·u(θ); μ_t, σ_t²) / ∫_0^π N(R·u(θ'); μ_t, σ_t²) dθ', the integral as
+    a midpoint sum over `grid`. theta [N] is the true goal angle."""
+    on_arc = lambda angle: radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
+    cell = math.pi / grid.shape[0]
+
+    def step(_, belief_t):
+        mean, log_std = jnp.split(belief_t[:, None], 2, axis=-1)  # [N, 1, 2]
+        log_density = lambda goals: norm.logpdf(goals, mean, jnp.exp(log_std)).sum(-1)
+        log_norm = jax.nn.logsumexp(log_density(on_arc(grid)[None]), axis=-1) + math.log(cell)
+        return None, log_norm - log_density(on_arc(theta)[:, None])[:, 0]
+
+    return jax.lax.scan(step, None, belief)[1]
+
+
+def ball_positions(physics, observations: jax.Array, actions: jax.Array) -> jax.Array:
+    """Where each step left the ball: the physics stepped from the observed state with the
+    env's clipped action (the kinematic ball's observation is its whole state)."""
+    step = lambda obs, action: physics.position(physics.step(obs, jnp.clip(action, -1.0, 1.0)))
+    return jax.vmap(jax.vmap(step))(observations, actions)
+
+
+def semicircle_nll_per_step(env, belief: jax.Array, transitions, goals: jax.Array
+                            ) -> dict[str, jax.Array]:
+    """learned_nll and exact_nll [T, N] on the goal angle, for N trials of `env`."""
+    from envs.ball import KinematicBall
+    if env.reward != "sparse" or not isinstance(env.physics, KinematicBall):
+        raise ValueError("the exact semicircle posterior needs reward='sparse' and "
+                         f"physics='kinematic', got reward={env.reward!r}, "
+                         f"physics={type(env.physics).__name__}")
+    positions = ball_positions(env.physics, transitions.inputs.obs, transitions.action)
+    theta = jnp.arctan2(goals[:, 1], goals[:, 0])
+    return {"learned_nll": np.asarray(arc_learned_nll(belief, theta, env.semicircle_radius,
+                                                      arc_grid())),
+            "exact_nll": arc_exact_nll(positions, transitions.reward, env.semicircle_radius,
+                                       env.goal_radius)}
+
+
 def table(losses: dict[str, np.ndarray]) -> list[dict]:
     """Rows per step from losses [S, T, N]: each trial's loss averaged over seeds, then mean
     over trials; gap_se is the s.e. of the paired difference learned − exact."""
@@ -85,6 +184,8 @@ def table(losses: dict[str, np.ndarray]) -> list[dict]:
 @dataclasses.dataclass(frozen=True)
 class Args:
     out: Path = Path("runs/belief_quality")
+    env: str = "bandit"
+    """bandit or semicircle (sparse reward, kinematic ball)"""
     quick: bool = False
     """CPU-sized preset (about a minute); without it the preset is sized for one GPU/TPU"""
     agent: str = "belief"
@@ -106,8 +207,11 @@ def config_for(args: Args):
     if args.agent not in ("belief", "aux_head"):
         raise ValueError(f"agent={args.agent!r} has no belief to score; choose one of "
                          "['belief', 'aux_head']")
+    if args.env not in ENVS:
+        raise ValueError(f"env={args.env!r} has no exact posterior here; choose one of "
+                         f"{list(ENVS)}")
     check_positive(args, "total_env_steps", "num_envs", "num_seeds", "num_tasks")
-    config = preset("bandit", args.learner, args.quick)
+    config = preset(args.env, args.learner, args.quick)
     steps = args.total_env_steps or (1_000_000 if args.quick else config.total_env_steps)
     # quick: 64 envs give 4x the updates per env step of the preset's 256
     num_envs = args.num_envs or (64 if args.quick else None)
@@ -126,18 +230,24 @@ def run(args: Args, log=print) -> dict[str, Path]:
     actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
     trainer = trained.trainer
     belief = jax.jit(jax.vmap(trainer.belief_over))(trained.params, actor, transitions)
-    per_seed = lambda b, tr: nll_per_step(b, tr.action, tr.reward, tasks.arm_probs,
-                                          trainer.agent.task_info_spec)
-    losses = jax.device_get(jax.jit(jax.vmap(per_seed))(belief, transitions))
+    if args.env == "bandit":
+        per_seed = lambda b, tr: nll_per_step(b, tr.action, tr.reward, tasks.arm_probs,
+                                              trainer.agent.task_info_spec)
+        losses = jax.device_get(jax.jit(jax.vmap(per_seed))(belief, transitions))
+    else:  # the exact posterior is computed in numpy, one seed at a time
+        seed = lambda tree, i: jax.tree.map(lambda x: x[i], tree)
+        per_seed = [semicircle_nll_per_step(env, belief[i], seed(transitions, i), tasks.goal)
+                    for i in range(config.num_seeds)]
+        losses = {k: np.stack([p[k] for p in per_seed]) for k in per_seed[0]}
     rows = table(losses)
-    for t in (0, 1, 10, 50, len(rows) - 1):
-        r = rows[t]
-        log(f"t={t:3d}: learned {r['learned_nll']:7.2f}  best Gaussian "
-            f"{r['best_gaussian_nll']:7.2f}  exact {r['exact_nll']:7.2f} nats")
-    csv_path = write_csv(args.out / "belief_quality.csv", COLUMNS, rows)
+    for t in sorted({0, 1, 10, 50, len(rows) - 1} & set(range(len(rows)))):
+        log(f"t={t:3d}: " + "  ".join(f"{k.removesuffix('_nll')} {rows[t][k]:7.2f}"
+                                      for k in COLUMNS[args.env] if k.endswith("_nll"))
+            + " nats")
+    csv_path = write_csv(args.out / "belief_quality.csv", COLUMNS[args.env], rows)
     from experiments.plotting import plot_belief_quality
     png = plot_belief_quality(rows, args.out / "belief_quality.png",
-                              f"bandit, {config.agent} + {config.learner}, "
+                              f"{args.env}, {config.agent} + {config.learner}, "
                               f"{config.total_env_steps:,} env steps")
     return {"csv": csv_path, "png": png}
 

@@ -129,26 +129,31 @@ def plot_gap(rows: list[dict], key: str, png: str | Path, title: str) -> Path:
 
 
 def plot_belief_quality(rows: list[dict], png: str | Path, title: str) -> Path:
-    """Log loss of the true task per step: learned belief, best Gaussian, exact posterior;
-    and the learned − exact gap with a 95% band."""
+    """Log loss of the true task per step: learned belief, best Gaussian (bandit only), exact
+    posterior; and the learned − exact gap with a 95% band."""
     plt = _pyplot()
     t = [r["t"] for r in rows]
+    bandit = "best_gaussian_nll" in rows[0]
     fig, (ax, ax_gap) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name, label in (("learned_nll", "learned belief"),
-                        ("best_gaussian_nll", "best diagonal Gaussian"),
-                        ("exact_nll", "exact posterior (Beta)")):
-        ax.plot(t, [r[name] for r in rows], label=label)
-    ax.set(xlabel="pulls so far", ylabel="−log q(p | history) (nats)", title=title)
+    lines = (("learned_nll", "learned belief"), ("best_gaussian_nll", "best diagonal Gaussian"),
+             ("exact_nll", "exact posterior (Beta)" if bandit else "exact posterior"))
+    for name, label in lines:
+        if name in rows[0]:
+            ax.plot(t, [r[name] for r in rows], label=label)
+    ax.set(xlabel="pulls so far" if bandit else "steps so far",
+           ylabel="−log q(p | history) (nats)" if bandit else "−log q(θ | history) (nats)",
+           title=title)
     ax.legend()
     gap = [r["learned_nll"] - r["exact_nll"] for r in rows]
     band = [1.96 * r["gap_se"] for r in rows]
     ax_gap.plot(t, gap, color="C3", label="learned − exact")
     ax_gap.fill_between(t, [g - b for g, b in zip(gap, band, strict=True)],
                         [g + b for g, b in zip(gap, band, strict=True)], color="C3", alpha=0.2)
-    ax_gap.plot(t, [r["best_gaussian_nll"] - r["exact_nll"] for r in rows], color="C1",
-                linestyle="--", label="best Gaussian − exact")
+    if bandit:
+        ax_gap.plot(t, [r["best_gaussian_nll"] - r["exact_nll"] for r in rows], color="C1",
+                    linestyle="--", label="best Gaussian − exact")
     ax_gap.axhline(0.0, color="k", linewidth=0.8)
-    ax_gap.set(xlabel="pulls so far", ylabel="gap (nats)", title="gap to Bayes-optimal")
+    ax_gap.set(xlabel=ax.get_xlabel(), ylabel="gap (nats)", title="gap to Bayes-optimal")
     ax_gap.legend()
     fig.tight_layout()
     fig.savefig(png, dpi=110)

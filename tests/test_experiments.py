@@ -133,22 +133,121 @@ def test_bandit_experiment_writes_results_and_curves(tmp_path):
         assert paths[name].stat().st_size > 5_000
 
 
-def test_belief_quality_experiment_writes_one_row_per_step(tmp_path):
-    args = belief_quality.Args(out=tmp_path, total_env_steps=1_600, num_envs=16, num_seeds=1,
-                               num_tasks=32)
+@pytest.mark.parametrize("env, trial, prior_nll", [("bandit", 100, 0.0),
+                                                   ("semicircle", 200, math.log(math.pi))])
+def test_belief_quality_experiment_writes_one_row_per_step(tmp_path, env, trial, prior_nll):
+    """At t = 0 the exact posterior is the prior: density 1 on [0, 1]^20 (bandit), 1/π on
+    the goal angles (semicircle); later it can only concentrate."""
+    args = belief_quality.Args(out=tmp_path, env=env, total_env_steps=1_600, num_envs=16,
+                               num_seeds=1, num_tasks=32)
     paths = belief_quality.run(args, log=lambda _: None)
     rows = read_csv(paths["csv"])
-    assert tuple(rows[0]) == belief_quality.COLUMNS
-    assert [r["t"] for r in rows] == list(range(100))
-    assert rows[0]["exact_nll"] == pytest.approx(0.0, abs=1e-4)
+    assert tuple(rows[0]) == belief_quality.COLUMNS[env]
+    assert [r["t"] for r in rows] == list(range(trial))
+    assert rows[0]["exact_nll"] == pytest.approx(prior_nll, abs=1e-4)
+    if env == "semicircle":  # the consistent set only shrinks
+        assert np.all(np.diff([r["exact_nll"] for r in rows]) <= 0)
     assert all(math.isfinite(r["learned_nll"]) and r["n_tasks"] == 32 for r in rows)
     assert paths["png"].stat().st_size > 5_000
+
+
+def _arc_interval(position, radius=1.0, goal_radius=0.2):
+    """The goal angles θ with ‖x − R·u(θ)‖ ≤ ρ, by the law of cosines:
+    cos(θ − φ) ≥ (|x|² + R² − ρ²) / (2R|x|), φ the angle of x."""
+    x = np.asarray(position, np.float64)
+    phi, norm_x = math.atan2(x[1], x[0]), float(np.hypot(*x))
+    half = math.acos((norm_x**2 + radius**2 - goal_radius**2) / (2 * radius * norm_x))
+    return phi - half, phi + half
+
+
+def test_arc_exact_posterior_matches_the_law_of_cosines():
+    """log |S_t| from the grid against intervals computed by hand: a hit at x1 confines the
+    goal to x1's arc interval, a miss at x2 then removes x2's interval from it, and a miss
+    alone leaves π minus the interval."""
+    x1, x2 = (0.0, 0.9), (0.15, 0.9)
+    (a1, b1), (a2, b2) = _arc_interval(x1), _arc_interval(x2)
+    assert a2 < a1 < b2 < b1  # the two intervals overlap, x2's to the left
+    positions = jnp.array([[x1, x1], [x2, x2], [x2, x2]], jnp.float32)  # [T=3, N=2, 2]
+    rewards = jnp.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    nll = belief_quality.arc_exact_nll(positions, rewards, 1.0, 0.2)
+    want = [[math.pi, math.pi], [b1 - a1, math.pi - (b1 - a1)],
+            [b1 - b2, math.pi - (b1 - a2)]]
+    np.testing.assert_allclose(np.exp(nll), want, rtol=1e-6)
+
+
+def test_arc_exact_posterior_matches_brute_force_on_random_histories():
+    """Random walks around the arc with the rewards of a random true goal: |S_t| from the
+    intervals against counting consistent angles on a grid of 10^6 (hits, misses, empty
+    intervals near the origin, intervals cut at 0 and π, overlapping misses)."""
+    rng = np.random.default_rng(0)
+    T, N, R, rho = 40, 6, 1.0, 0.2
+    theta = np.concatenate([[0.05, math.pi - 0.05], rng.uniform(0, math.pi, N - 2)])
+    goal = R * np.stack([np.cos(theta), np.sin(theta)], -1)
+    # half of the steps near the goal (hits and edge misses), half anywhere in the arena
+    near = goal + rng.normal(0, 0.15, (T, N, 2))
+    positions = np.where(rng.random((T, N, 1)) < 0.5, near, rng.uniform(-1.5, 1.5, (T, N, 2)))
+    rewards = (np.linalg.norm(positions - goal, axis=-1) <= rho).astype(np.float32)
+    nll = belief_quality.arc_exact_nll(positions, rewards, R, rho)
+    grid = (np.arange(10**6) + 0.5) * (math.pi / 10**6)
+    arc = R * np.stack([np.cos(grid), np.sin(grid)], -1)
+    for n in range(N):
+        consistent = np.ones(grid.size, bool)
+        for t in range(T):
+            np.testing.assert_allclose(math.exp(nll[t, n]), consistent.mean() * math.pi,
+                                       atol=3 * math.pi / 10**6)
+            hit = np.linalg.norm(arc - positions[t, n], axis=-1) <= rho
+            consistent &= hit == (rewards[t, n] > 0.5)
+    assert 0 < rewards.sum() < T * N
+
+
+def test_arc_belief_is_a_normalised_density_on_the_angle():
+    """The learned belief restricted to the arc integrates to 1 over θ ∈ [0, π] (trapezoid
+    on a grid unrelated to the one inside), and its ratio at two angles is the ratio of the
+    2-D Gaussian densities at the two goals (scipy)."""
+    belief = jnp.array([[[0.3, 0.8, math.log(0.4), math.log(0.2)]]])  # [T=1, N=1, 4]
+    thetas = np.linspace(0.0, math.pi, 20_001)
+    nll = jax.vmap(lambda th: belief_quality.arc_learned_nll(
+        belief, th[None], 1.0, belief_quality.arc_grid())[0, 0])(jnp.asarray(thetas))
+    density = np.exp(np.asarray(nll, np.float64) * -1)
+    assert np.trapezoid(density, thetas) == pytest.approx(1.0, abs=1e-3)
+    gauss = lambda th: scipy.stats.norm.pdf([math.cos(th), math.sin(th)], [0.3, 0.8],
+                                            [0.4, 0.2]).prod()
+    i, j = 5_000, 12_000
+    assert density[i] / density[j] == pytest.approx(gauss(thetas[i]) / gauss(thetas[j]),
+                                                     rel=1e-3)
+
+
+def test_ball_positions_reproduce_the_sparse_rewards():
+    """Positions recomputed from the recorded observations and actions, tested against the
+    goal, give back every reward the env paid (a scripted policy heads to the goal and
+    wanders, so there are hits and misses); the true goal angle stays in the consistent set."""
+    env = envs.make("semicircle")
+    task = env.sample_task(jax.random.key(3))
+    obs, state = env.reset_env(jax.random.key(0), task)
+
+    def step(carry, key):
+        obs, state = carry
+        heading = task.goal - env.physics.position(state.ball)
+        action = jnp.clip(2.0 * heading, -1, 1) + jax.random.normal(key, (2,))  # unclipped
+        next_obs, state, reward = env.step_env(key, state, action)
+        return (next_obs, state), (obs, action, reward)
+
+    _, (observations, actions, rewards) = jax.lax.scan(step, (obs, state),
+                                                       jax.random.split(jax.random.key(1), 60))
+    positions = belief_quality.ball_positions(env.physics, observations[:, None],
+                                              actions[:, None])
+    hits = jnp.linalg.norm(positions[:, 0] - task.goal, axis=-1) <= env.goal_radius
+    assert 0 < int(rewards.sum()) < 60
+    np.testing.assert_array_equal(hits, rewards > 0.5)
+    nll = belief_quality.arc_exact_nll(positions, rewards[:, None], 1.0, env.goal_radius)
+    assert float(nll[-1, 0]) < math.log(2 * 0.2)  # after hits: within the goal's arc width
 
 
 @pytest.mark.parametrize("module, flags, message", [
     ("bandit", ["--agents", "pearl"], "agents: 'pearl' is not valid; choose from"),
     ("bandit", ["--num-tasks", "0"], "num_tasks must be positive"),
     ("belief_quality", ["--agent", "rnn"], "agent='rnn' has no belief to score"),
+    ("belief_quality", ["--env", "numpad"], "env='numpad' has no exact posterior here"),
 ])
 def test_experiment_cli_rejects_bad_arguments(tmp_path, module, flags, message):
     result = subprocess.run([sys.executable, "-m", f"experiments.{module}", "--out",
