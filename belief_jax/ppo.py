@@ -21,6 +21,7 @@ from belief_jax.agents import (
 )
 from belief_jax.config import NetworkConfig, PPOConfig
 from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae
+from belief_jax.parallel import shard_envs
 
 
 class Transition(NamedTuple):
@@ -117,8 +118,8 @@ class PPO:
             size = cfg.num_envs // cfg.num_minibatches
             split = lambda axis: lambda x: jnp.moveaxis(jnp.take(x, env_ids, axis=axis).reshape(
                 *x.shape[:axis], cfg.num_minibatches, size, *x.shape[axis + 1:]), axis, 0)
-            minibatches = (jax.tree.map(split(0), rollout.start_carry),
-                           *jax.tree.map(split(1), (batch, advantages, targets)))
+            minibatches = (shard_envs(jax.tree.map(split(0), rollout.start_carry), 1),
+                           *shard_envs(jax.tree.map(split(1), (batch, advantages, targets)), 2))
             return jax.lax.scan(minibatch_step, state, minibatches)
 
         state, metrics = jax.lax.scan(epoch, state, jax.random.split(key, cfg.num_epochs))

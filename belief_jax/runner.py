@@ -23,11 +23,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from belief_jax.checkpoint import CheckpointError, Checkpoints
 from belief_jax.config import TrainConfig
 from belief_jax.parallel import make_mesh, state_shardings
-from belief_jax.train import Trainer, over_seeds
+from belief_jax.train import RunnerState, Trainer, over_seeds
 
 METRIC_COLUMNS = ("iteration", "env_steps", "wall_s", "steps_per_s", "train_return",
                   "train_return_se", "validation_return", "validation_return_se",
@@ -130,6 +131,16 @@ def _read_rows(path: Path, up_to_iteration: int) -> list[dict]:
     return [r for r in rows if r["iteration"] <= up_to_iteration]
 
 
+def compile_chunk(trainer: Trainer, state: RunnerState, mesh: Mesh):
+    """The chunk, vmapped over seeds, compiled ahead of time for `state` placed on `mesh`
+    (envs split over its devices); the input state is donated."""
+    shardings = state_shardings(state, mesh)
+    chunk = jax.jit(over_seeds(trainer.chunk, trainer.config.num_seeds), donate_argnums=0,
+                    out_shardings=(shardings, None, None))
+    with jax.set_mesh(mesh):  # lets the update pin its minibatches to the devices
+        return chunk.lower(state).compile()
+
+
 def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         resume: bool = False, log: Callable[[str], None] = print) -> dict:
     """Train `config.num_seeds` seeds (vmapped) in jitted chunks; returns the summary.
@@ -165,10 +176,8 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
         rows = _read_rows(out / "metrics.csv", start_chunk * config.iterations_per_chunk)
         log(f"resuming {out} after chunk {start_chunk}/{config.num_chunks}")
 
-    chunk = jax.jit(over_seeds(trainer.chunk, config.num_seeds), donate_argnums=0,
-                    out_shardings=(shardings, None, None))
     start = time.perf_counter()
-    compiled = chunk.lower(state).compile()
+    compiled = compile_chunk(trainer, state, mesh)
     compile_s = time.perf_counter() - start
     all_finite = jax.jit(lambda p: jnp.all(jnp.stack(
         [jnp.isfinite(x).all() for x in jax.tree.leaves(p)])))

@@ -11,6 +11,7 @@ steps_per_s, compile_s, peak_mem_mb.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import resource
@@ -66,9 +67,10 @@ def peak_mem_mb() -> float:
 class Timing:
     """A compiled function with fixed inputs, warmed up once; `run()` times one more call."""
 
-    def __init__(self, fn, *args, out_shardings=None):
+    def __init__(self, fn, *args, out_shardings=None, mesh=None):
         start = time.perf_counter()
-        self.compiled = jax.jit(fn, out_shardings=out_shardings).lower(*args).compile()
+        with contextlib.nullcontext() if mesh is None else jax.set_mesh(mesh):
+            self.compiled = jax.jit(fn, out_shardings=out_shardings).lower(*args).compile()
         self.compile_s = time.perf_counter() - start
         self.args = args
         jax.block_until_ready(self.compiled(*args))  # warm caches
@@ -157,7 +159,8 @@ def train_timing(config: TrainConfig) -> tuple[Timing, int]:
     def run(state):
         return jax.lax.scan(trainer.iteration, state, None, config.iterations_per_chunk)
 
-    timing = Timing(over_seeds(run, config.num_seeds), state, out_shardings=(shardings, None))
+    timing = Timing(over_seeds(run, config.num_seeds), state, out_shardings=(shardings, None),
+                    mesh=mesh)
     steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration
     return timing, steps * config.num_seeds
 
