@@ -22,6 +22,7 @@ import rlax
 from belief_jax.agents import Agent, AgentOutput, QHead, policy_distribution
 from belief_jax.config import NetworkConfig, SVGConfig
 from belief_jax.losses import aux_and_ib_loss
+from belief_jax.parallel import shard_envs
 from belief_jax.ppo import Rollout, Transition
 from belief_jax.replay import add_time_major, make_sequence_buffer, sample_time_major
 from envs.core import Discrete
@@ -165,7 +166,8 @@ class SVG0:
 
     def _gradient_step(self, state: SVGState, key: jax.Array) -> tuple[SVGState, dict]:
         sample_key, loss_key = jax.random.split(key)
-        batch = sample_time_major(self.buffer, state.buffer, sample_key)
+        # the buffer is on every device; each computes the loss of its share of the batch
+        batch = shard_envs(sample_time_major(self.buffer, state.buffer, sample_key), 1)
         grad_fn = jax.grad(self.loss, argnums=(0, 2), has_aux=True)
         (grads, alpha_grad), metrics = grad_fn(state.params, state.target_params,
                                                state.log_alpha, batch, loss_key)
