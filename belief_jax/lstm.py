@@ -13,7 +13,7 @@ what the backward cannot recompute cheaply (c, h and the four gates; tanh(c') is
 and from `_IN_LOOP_ROWS` rows on, the backward accumulates the weight gradient step by step
 while [x_t, h] and the step's gate gradient are in cache, instead of writing every gate
 gradient out and reading it back for one matmul over all T·B rows. Measured (T = 100, 128
-units, forward + backward): 1.2-1.3x at 32-1024 rows; at 16 rows the per-step matmul over the
+units, forward + backward): 1.15-1.3x at 32-1024 rows; at 16 rows the per-step matmul over the
 batch costs more than it saves, so small batches keep the single matmul after the loop.
 """
 from __future__ import annotations

@@ -4,10 +4,11 @@ runs each device's envs locally and all-reduces the gradients, which are means o
 batch — so the update is the same on 1 or D devices.
 
 The update needs one hint: PPO shuffles envs across the whole batch, and XLA's partitioner
-gathers a shuffled, sharded array into a replicated one, after which every device ran the
-whole update (measured: per-device FLOPs of the update did not drop on 2 devices).
-`shard_envs` pins each minibatch's env axis back onto the mesh, so each device computes the
-loss and gradients of its share of the minibatch."""
+gathers a shuffled, sharded array into a replicated one (SVG(0)'s batches, sampled from a
+replay buffer kept on every device, come out replicated too), after which every device ran
+the whole update (measured: per-device FLOPs did not drop on 2 devices). `shard_envs` pins
+each batch's env axis back onto the mesh, so each device computes the loss and gradients of
+its share of it."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -37,6 +37,7 @@ from jax.scipy.stats import beta as beta_dist
 from jax.scipy.stats import norm
 
 from belief_jax.losses import task_log_likelihood
+from envs.ball import KinematicBall
 from experiments.common import (
     check_positive,
     cli,
@@ -114,6 +115,7 @@ def arc_exact_nll(positions, rewards, radius: float, goal_radius: float) -> np.n
     confine θ to less than any fixed grid cell."""
     lo, hi = arc_interval(positions, radius, goal_radius)
     miss = np.asarray(rewards) < 0.5
+    removes = miss & (lo <= hi)  # misses whose interval meets the arc
     low, high = np.zeros(lo.shape[1]), np.full(lo.shape[1], math.pi)
     out = np.empty(lo.shape)
     for t in range(lo.shape[0]):
@@ -121,8 +123,8 @@ def arc_exact_nll(positions, rewards, radius: float, goal_radius: float) -> np.n
             low = np.where(miss[t - 1], low, np.maximum(low, lo[t - 1]))
             high = np.where(miss[t - 1], high, np.minimum(high, hi[t - 1]))
         # the misses so far, clipped to [low, high]; a hit or an empty interval adds nothing
-        a = np.where(miss[:t] & (lo[:t] <= hi[:t]), np.clip(lo[:t], low, high), low)
-        b = np.where(miss[:t] & (lo[:t] <= hi[:t]), np.clip(hi[:t], low, high), low)
+        a = np.where(removes[:t], np.clip(lo[:t], low, high), low)
+        b = np.where(removes[:t], np.clip(hi[:t], low, high), low)
         order = np.argsort(a, axis=0)
         a, b = np.take_along_axis(a, order, 0), np.take_along_axis(b, order, 0)
         covered = np.maximum.accumulate(np.concatenate([low[None], b]), axis=0)[:-1]
@@ -158,7 +160,6 @@ def ball_positions(physics, observations: jax.Array, actions: jax.Array) -> jax.
 def semicircle_nll_per_step(env, belief: jax.Array, transitions, goals: jax.Array
                             ) -> dict[str, jax.Array]:
     """learned_nll and exact_nll [T, N] on the goal angle, for N trials of `env`."""
-    from envs.ball import KinematicBall
     if env.reward != "sparse" or not isinstance(env.physics, KinematicBall):
         raise ValueError("the exact semicircle posterior needs reward='sparse' and "
                          f"physics='kinematic', got reward={env.reward!r}, "
