@@ -1,7 +1,13 @@
 """Checkpoints of a whole run with orbax: atomic (written to a temporary directory, then
 renamed), the last `keep` kept. A checkpoint holds the entire `RunnerState` — parameters,
 optimiser state, env and recurrent states, RNG key, iteration counter — so a resumed run
-continues exactly where the saved one stood."""
+continues exactly where the saved one stood.
+
+Leaves are stored by their tree path (`learner/params/params/belief_core/...`), and the
+checkpoint's metadata records the format version and every path's shape and dtype. Restoring
+compares that layout with the current code's state first: a field added, removed, renamed or
+reordered, or a leaf of another shape or dtype, is refused with one clear error instead of
+being restored into the wrong place."""
 from __future__ import annotations
 
 import hashlib
@@ -11,29 +17,85 @@ import shutil
 from pathlib import Path
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
-from belief_jax.train import RunnerState
+from belief_jax.types import RunnerState
+
+FORMAT_VERSION = 2  # 1: leaves keyed by flat position (leaf_0000), no layout
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not fit the current configuration."""
 
 
-def _storable(state: RunnerState) -> dict[str, jax.Array]:
-    """The state's leaves by position. orbax stores plain, non-empty arrays: typed PRNG keys
-    travel as their raw key data, and zero-size leaves (an empty observation) are rebuilt
-    from the template on restore."""
-    leaves = jax.tree.leaves(state._replace(key=jax.random.key_data(state.key)))
-    return {f"leaf_{i:04d}": x for i, x in enumerate(leaves) if x.size}
+def _plain(state: RunnerState) -> RunnerState:
+    """orbax stores plain arrays: typed PRNG keys travel as their raw key data."""
+    return state._replace(key=jax.random.key_data(state.key))
 
 
-def _rebuild(stored: dict[str, jax.Array], like: RunnerState) -> RunnerState:
-    template = like._replace(key=jax.random.key_data(like.key))
-    leaves, treedef = jax.tree.flatten(template)
-    leaves = [stored.get(f"leaf_{i:04d}", x) for i, x in enumerate(leaves)]
-    state = jax.tree.unflatten(treedef, leaves)
+def _paths_and_leaves(state: RunnerState) -> list[tuple[str, jax.Array]]:
+    flat, _ = jax.tree_util.tree_flatten_with_path(_plain(state))
+    return [(jax.tree_util.keystr(path, simple=True, separator="/"), leaf)
+            for path, leaf in flat]
+
+
+def layout(state: RunnerState) -> dict[str, list]:
+    """Each leaf's path → [shape, dtype], in tree order."""
+    return {path: [list(np.shape(x)), str(np.dtype(x.dtype))]
+            for path, x in _paths_and_leaves(state)}
+
+
+def _nested(items: list[tuple[str, object]]) -> dict:
+    """{"a/b": x} → {"a": {"b": x}}: orbax keeps nested dict keys as names on disk."""
+    tree: dict = {}
+    for path, value in items:
+        *parents, name = path.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[name] = value
+    return tree
+
+
+def _storable(state: RunnerState) -> dict:
+    """Non-empty leaves by path (zero-size leaves, e.g. an empty observation, are rebuilt
+    from the template on restore)."""
+    return _nested([(p, x) for p, x in _paths_and_leaves(state) if np.size(x)])
+
+
+def _rebuild(stored: dict, like: RunnerState) -> RunnerState:
+    def lookup(path: str):
+        node = stored
+        for part in path.split("/"):
+            node = node[part]
+        return node
+
+    template = _plain(like)
+    leaves = [lookup(p) if np.size(x) else x for p, x in _paths_and_leaves(like)]
+    state = jax.tree.unflatten(jax.tree.structure(template), leaves)
     return state._replace(key=jax.random.wrap_key_data(state.key))
+
+
+def check_layout(saved: dict, like: RunnerState, where: Path) -> None:
+    """Raises CheckpointError naming the first difference between a checkpoint's metadata
+    and the layout of `like`."""
+    version = saved.get("format", 1)
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {where} has format {version}, this code reads format "
+                              f"{FORMAT_VERSION}; it cannot be resumed (start a new run)")
+    stored, current = saved["layout"], layout(like)
+    if list(stored) != list(current):
+        missing = [p for p in current if p not in stored]
+        extra = [p for p in stored if p not in current]
+        detail = (f"missing {missing[:3]}" if missing else "") + \
+            (f" unexpected {extra[:3]}" if extra else "") or "fields in another order"
+        raise CheckpointError(f"checkpoint {where} does not match the current state layout "
+                              f"({detail.strip()})")
+    for path, spec in current.items():
+        if stored[path] != spec:
+            raise CheckpointError(f"checkpoint {where} does not match this configuration: "
+                                  f"{path} is {stored[path]} on disk, {spec} now")
 
 
 MANIFEST = "sha256.json"
@@ -96,8 +158,10 @@ class Checkpoints:
         """Saves after chunk number `chunk` (0-based) and waits until it is on disk."""
         self.manager.save(chunk, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_storable(state)),
-            meta=ocp.args.JsonSave({"chunk": chunk, "iteration": int(jax.device_get(
-                state.iteration).reshape(-1)[0])})))
+            meta=ocp.args.JsonSave({"format": FORMAT_VERSION, "chunk": chunk,
+                                    "iteration": int(jax.device_get(state.iteration
+                                                                    ).reshape(-1)[0]),
+                                    "layout": layout(state)})))
         self.manager.wait_until_finished()
         write_manifest(self.directory / str(chunk))
 
@@ -106,11 +170,19 @@ class Checkpoints:
         chunk = self.latest() if chunk is None else chunk
         if chunk is None:
             raise CheckpointError(f"no checkpoint in {self.directory}; nothing to resume")
-        verify_manifest(self.directory / str(chunk))
+        where = self.directory / str(chunk)
+        verify_manifest(where)
+        try:
+            meta = self.manager.restore(chunk, args=ocp.args.Composite(
+                meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as error:  # orbax raises many types for an unreadable item
+            raise CheckpointError(f"checkpoint {where} has no readable metadata "
+                                  f"({type(error).__name__})") from error
+        check_layout(meta, like, where)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _storable(like))
         try:
             restored = self.manager.restore(chunk, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+                state=ocp.args.StandardRestore(abstract)))
         except Exception as error:  # orbax/tensorstore raise many types for a mismatch
             reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
             raise CheckpointError(f"checkpoint {self.directory / str(chunk)} does not match "

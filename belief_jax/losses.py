@@ -29,18 +29,19 @@ def task_log_likelihood(belief: jax.Array, task_info: jax.Array,
     return jnp.take_along_axis(logits, ids, axis=-1)[..., 0].sum(-1)
 
 
-def aux_and_ib_loss(out, task_info: jax.Array, network, spec: TaskInfoSpec
-                    ) -> tuple[jax.Array, dict]:
+def aux_and_ib_loss(out, task_info: jax.Array, agent) -> tuple[jax.Array, dict]:
     """−aux_weight·log q(task_info | history) + Σ β·KL over the bottlenecks, with metrics.
 
-    `out` is an `AgentOutput`; `network` a `NetworkConfig` (weights and βs)."""
+    `out` is an `AgentOutput`; `agent` the `agents.Agent` that produced it (its network
+    config holds the weights; its kind says which β weighs `kl_belief`)."""
+    network = agent.config
     kl = dict(ib_kl_belief=out.kl_belief.mean(), ib_kl_policy=out.kl_policy.mean(),
               ib_kl_critic=out.kl_critic.mean())
-    loss = network.ib_belief * kl["ib_kl_belief"] + network.ib_policy * kl["ib_kl_policy"] \
-        + network.ib_critic * kl["ib_kl_critic"]
+    loss = agent.traits.kl_belief_weight(network) * kl["ib_kl_belief"] \
+        + network.ib_policy * kl["ib_kl_policy"] + network.ib_critic * kl["ib_kl_critic"]
     metrics = dict(kl)
     if out.belief is not None:
-        log_lik = task_log_likelihood(out.belief, task_info, spec).mean()
+        log_lik = task_log_likelihood(out.belief, task_info, agent.task_info_spec).mean()
         loss = loss - network.aux_weight * log_lik
         metrics["aux_log_likelihood"] = log_lik
     return loss, metrics

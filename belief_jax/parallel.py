@@ -11,14 +11,11 @@ each batch's env axis back onto the mesh, so each device computes the loss and g
 its share of it."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-if TYPE_CHECKING:
-    from belief_jax.train import RunnerState
+from belief_jax.types import RunnerState
 
 ENV_AXIS = "envs"
 
@@ -35,7 +32,7 @@ def shard_envs(tree, axis: int):
                         else jax.lax.with_sharding_constraint(x, spec), tree)
 
 
-def make_mesh(num_devices: int, num_envs: int) -> Mesh:
+def make_mesh(num_devices: int, num_envs: int, learner: str = "learner") -> Mesh:
     """A mesh over the first `num_devices` devices (0 = all of them)."""
     available = jax.devices()
     count = num_devices or len(available)
@@ -43,8 +40,8 @@ def make_mesh(num_devices: int, num_envs: int) -> Mesh:
         raise ValueError(f"num_devices={count} but only {len(available)} device(s) are "
                          f"available; valid: 0 (all) or 1..{len(available)}")
     if num_envs % count:
-        raise ValueError(f"ppo.num_envs={num_envs} must be divisible by the number of devices "
-                         f"({count}); set num_devices or num_envs accordingly")
+        raise ValueError(f"{learner}.num_envs={num_envs} must be divisible by the number of "
+                         f"devices ({count}); set num_devices or num_envs accordingly")
     return Mesh(np.array(available[:count]), (ENV_AXIS,))
 
 

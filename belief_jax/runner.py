@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import json
 import math
 import os
@@ -26,15 +25,17 @@ import numpy as np
 from jax.sharding import Mesh
 
 from belief_jax.checkpoint import CheckpointError, Checkpoints
-from belief_jax.config import TrainConfig
+from belief_jax.config import TrainConfig, config_to_dict
 from belief_jax.parallel import make_mesh, state_shardings
-from belief_jax.train import RunnerState, Trainer, over_seeds
+from belief_jax.stats import finite_mean_se
+from belief_jax.train import Trainer, over_seeds
+from belief_jax.types import RunnerState
 
+# Columns of every run; the learner's own metrics (`Learner.metric_names`) follow them.
 METRIC_COLUMNS = ("iteration", "env_steps", "wall_s", "steps_per_s", "train_return",
                   "train_return_se", "validation_return", "validation_return_se",
                   "aux_log_likelihood", "validation_aux_log_likelihood", "ib_kl_belief",
-                  "ib_kl_policy", "ib_kl_critic", "entropy", "loss", "policy_loss",
-                  "value_loss", "critic_loss", "alpha", "grad_norm")
+                  "ib_kl_policy", "ib_kl_critic", "entropy", "loss")
 # Fields a resumed run may change: it may be extended, nothing else.
 RESUMABLE_CHANGES = ("total_env_steps",)
 
@@ -43,33 +44,26 @@ class NonFiniteError(RuntimeError):
     """A loss or parameter became NaN/inf; the run stopped without saving."""
 
 
-def config_to_dict(config: TrainConfig) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(config)))  # tuples → lists, as on disk
-
-
-def _mean_se(values: np.ndarray) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return math.nan, math.nan
-    se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else math.nan
-    return float(values.mean()), se
+def metric_columns(metric_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The CSV columns of a run whose learner reports `metric_names`."""
+    return tuple(dict.fromkeys((*METRIC_COLUMNS, *metric_names)))
 
 
 def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainConfig,
-              wall_s: float, steps_per_s: float) -> dict:
+              wall_s: float, steps_per_s: float, columns: tuple[str, ...]) -> dict:
     """One CSV row from a chunk's metrics ([seeds, iterations]) and evaluation ([seeds])."""
     per_seed = lambda x: np.nanmean(np.asarray(x, np.float64).reshape(config.num_seeds, -1), 1)
     row = {"iteration": (chunk_index + 1) * config.iterations_per_chunk,
-           "env_steps": int((chunk_index + 1) * config.iterations_per_chunk
-                            * config.learner_config.steps_per_iteration),
+           "env_steps": int((chunk_index + 1) * config.steps_per_chunk),
            "wall_s": wall_s, "steps_per_s": steps_per_s}
-    row["train_return"], row["train_return_se"] = _mean_se(per_seed(metrics["train_return"]))
-    row["validation_return"], row["validation_return_se"] = _mean_se(
+    row["train_return"], row["train_return_se"] = finite_mean_se(
+        per_seed(metrics["train_return"]))
+    row["validation_return"], row["validation_return_se"] = finite_mean_se(
         per_seed(evaluation["validation_return"]))
     if config.num_seeds == 1:  # one seed: the standard error over its validation trials
         se = np.asarray(evaluation["validation_return_se"]).reshape(-1)[0]
         row["validation_return_se"] = float(se)
-    for name in METRIC_COLUMNS:
+    for name in columns:
         source = metrics.get(name, evaluation.get(name))
         if name not in row:
             row[name] = float(np.nanmean(np.asarray(source))) if source is not None else math.nan
@@ -77,16 +71,16 @@ def chunk_row(metrics: dict, evaluation: dict, chunk_index: int, config: TrainCo
 
 
 def check_finite(metrics: dict, params_finite: bool, chunk_index: int,
-                 config: TrainConfig) -> None:
-    """Raises NonFiniteError naming the first iteration and quantity that went non-finite."""
-    for name in ("loss", "policy_loss", "value_loss", "critic_loss", "aux_log_likelihood",
-                 "entropy",
-                 "grad_norm", "ib_kl_belief", "ib_kl_policy", "ib_kl_critic"):
+                 config: TrainConfig, metric_names: tuple[str, ...]) -> None:
+    """Raises NonFiniteError naming the first iteration and learner metric that went
+    non-finite. A learner that reports `learning` (0 while it only collects data, e.g. until
+    replay is full) may report NaN where `learning` is 0."""
+    for name in metric_names:
         if name not in metrics:
             continue
         values = np.asarray(metrics[name]).reshape(config.num_seeds, -1)
         bad = ~np.isfinite(values)
-        if "learning" in metrics:  # SVG(0) reports NaN until replay holds min_replay steps
+        if "learning" in metrics:
             bad &= np.asarray(metrics["learning"]).reshape(config.num_seeds, -1) > 0
         if bad.any():
             first = int(np.argmax(bad.any(0)))
@@ -149,7 +143,7 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     from its latest checkpoint and reproduces the uninterrupted run."""
     out = Path(out_dir)
     trainer = Trainer(config)  # validates before anything is compiled or written
-    mesh = make_mesh(config.num_devices, config.learner_config.num_envs)
+    mesh = make_mesh(config.num_devices, config.learner.num_envs, config.learner.name)
     if resume:
         _check_resumable(config, out)
     elif (out / "metrics.csv").exists() and not overwrite:
@@ -157,8 +151,10 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
                          "--out, pass --resume to continue it, or --overwrite")
     elif (out / "checkpoints").exists():
         shutil.rmtree(out / "checkpoints")  # --overwrite: the old run is discarded
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    metric_names = trainer.learner.metric_names
+    columns = metric_columns(metric_names)
 
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
     state = jax.jit(over_seeds(trainer.init, config.num_seeds))(keys)
@@ -179,26 +175,27 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     start = time.perf_counter()
     compiled = compile_chunk(trainer, state, mesh)
     compile_s = time.perf_counter() - start
-    all_finite = jax.jit(lambda p: jnp.all(jnp.stack(
-        [jnp.isfinite(x).all() for x in jax.tree.leaves(p)])))
-    steps_per_chunk = config.iterations_per_chunk * config.learner_config.steps_per_iteration
+    all_finite = jax.jit(lambda tree: jnp.all(jnp.stack(
+        [jnp.isfinite(x).all() for x in jax.tree.leaves(tree)
+         if jnp.issubdtype(x.dtype, jnp.inexact)])))
+    steps_per_chunk = config.steps_per_chunk
     log(f"compiled one chunk in {compile_s:.1f}s; {config.num_chunks} chunks of "
         f"{steps_per_chunk} env steps x {config.num_seeds} seed(s) on {mesh.size} device(s)")
 
     wall_offset = rows[-1]["wall_s"] if rows else 0.0
     train_start, interrupted = time.perf_counter(), False
     with open(out / "metrics.csv", "w", newline="") as f, _stop_on_signals() as stop:
-        writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
         for index in range(start_chunk, config.num_chunks):
             chunk_start = time.perf_counter()
             state, metrics, evaluation = compiled(state)
             metrics, evaluation = jax.device_get((metrics, evaluation))
-            check_finite(metrics, bool(all_finite(state.learner.params)), index, config)
+            check_finite(metrics, bool(all_finite(state.learner)), index, config, metric_names)
             now = time.perf_counter()
             row = chunk_row(metrics, evaluation, index, config, wall_offset + now - train_start,
-                            steps_per_chunk * config.num_seeds / (now - chunk_start))
+                            steps_per_chunk * config.num_seeds / (now - chunk_start), columns)
             writer.writerow(row)
             f.flush()
             rows.append(row)
@@ -206,7 +203,7 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
             if stop or last_chunk or (config.checkpoint_every
                                       and (index + 1) % config.checkpoint_every == 0):
                 checkpoints.save(index, state)
-            log(_progress_line(row, index, config))
+            log(_progress_line(row, index, config, (now - train_start) / (index + 1 - start_chunk)))
             if stop and not last_chunk:
                 interrupted = True
                 log(f"interrupted by signal {stop[0]}: saved after chunk {index + 1}/"
@@ -221,30 +218,54 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
 def _summary(config: TrainConfig, rows: list[dict], compile_s: float, interrupted: bool):
     last = rows[-1]
     summary = {
-        "env": config.env, "agent": config.agent, "learner": config.learner,
+        "env": config.env, "agent": config.agent, "learner": config.learner.name,
         "num_seeds": config.num_seeds, "env_steps": int(last["env_steps"]),
         "wall_s": last["wall_s"], "compile_s": compile_s,
         "steps_per_s": last["env_steps"] * config.num_seeds / last["wall_s"],
         "final_train_return": last["train_return"],
         "final_validation_return": last["validation_return"],
         "final_validation_return_se": last["validation_return_se"],
-        "final_aux_log_likelihood": last["aux_log_likelihood"]
-        if config.agent in ("aux_head", "belief")
-        else None,
+        "final_aux_log_likelihood": last["aux_log_likelihood"],
         "interrupted": interrupted,
     }
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in summary.items()}
 
 
-def _progress_line(row: dict, index: int, config: TrainConfig) -> str:
+def _progress_line(row: dict, index: int, config: TrainConfig, s_per_chunk: float) -> str:
+    eta = s_per_chunk * (config.num_chunks - index - 1)
     line = (f"[{index + 1}/{config.num_chunks}] env_steps {row['env_steps']:,} "
             f"train {row['train_return']:.2f} validation {row['validation_return']:.2f} "
             f"entropy {row['entropy']:.2f} {row['steps_per_s']:,.0f} steps/s "
-            f"{row['wall_s']:.0f}s")
+            f"{row['wall_s']:.0f}s ETA {_duration(eta)}")
     if math.isfinite(row["aux_log_likelihood"]):
         line += f" aux_ll {row['aux_log_likelihood']:.2f}"
     return line
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def make_out_dir(out: Path) -> None:
+    """Creates `out`; an --out that is a file, lies under one, or where nothing can be
+    written is a ValueError naming it (before anything compiles), not a traceback."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out={str(out)!r} is a file, not a directory; choose another --out")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"out={str(out)!r} lies under {str(existing)!r}, which is a file; "
+                         "choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"out={str(out)!r} cannot be written ({error.strerror}); choose "
+                         "another --out") from error
 
 
 __all__ = ["run", "CheckpointError", "NonFiniteError", "METRIC_COLUMNS"]

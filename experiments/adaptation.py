@@ -20,55 +20,41 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from belief_jax.train import validate
 from experiments.common import (
+    ExperimentArgs,
     check_positive,
     cli,
     mean_se,
-    sample_tasks,
-    sized,
-    train,
+    sweep,
     validation_trials,
     write_csv,
 )
-from experiments.presets import experiment_steps, preset
 
 COLUMNS = ("agent", "episode", "return_mean", "return_se", "n_tasks", "n_seeds")
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ExperimentArgs):
     out: Path = Path("runs/adaptation")
-    quick: bool = False
-    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
     env: str = "semicircle"
     agents: tuple[str, ...] = ("belief", "pearl")
+    learner: str = "svg0"
+    """an off-policy learner (the PEARL-style agent needs one)"""
     episodes_per_trial: int = 3
-    total_env_steps: int | None = None
-    num_envs: int | None = None
-    num_seeds: int | None = None
-    num_tasks: int | None = None
-    """evaluation trials (default: 256 quick, 1000 full)"""
-    seed: int = 0
-    overwrite: bool = False
-    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks, full_tasks = 256, 1000  # evaluation trials
+
+    def steps(self, env: str, learner: str) -> int:
+        # quick: 3x the sweeps' budget, since adaptation shows only once the task is learnt
+        return self.total_env_steps or (3 if self.quick else 1) * super().steps(env, learner)
 
 
 def configs(args: Args) -> list:
-    check_positive(args, "episodes_per_trial", "total_env_steps", "num_envs", "num_seeds",
-                   "num_tasks")
-    base = preset(args.env, "svg0", args.quick)
-    # quick: 3x the sweeps' budget, since adaptation is only visible once the task is learnt
-    steps = args.total_env_steps or (3 * experiment_steps(args.env, "svg0", args.quick)
-                                     if args.quick else base.total_env_steps)
-    out = []
-    for agent in args.agents:
-        config = sized(base, steps, 10, args.num_envs, agent=agent, seed=args.seed,
-                       episodes_per_trial=args.episodes_per_trial,
-                       num_seeds=args.num_seeds or (1 if args.quick else 3))
-        validate(config)
-        out.append(config)
-    return out
+    args.validate()
+    check_positive(args, "episodes_per_trial")
+    # the full validation batch of the earlier preset: adaptation is measured on it too
+    return [args.config(args.env, args.learner, agent=agent, num_eval_envs=256,
+                        episodes_per_trial=args.episodes_per_trial) for agent in args.agents]
 
 
 def episode_returns(rewards: np.ndarray, episodes: int) -> np.ndarray:
@@ -77,27 +63,28 @@ def episode_returns(rewards: np.ndarray, episodes: int) -> np.ndarray:
     return rewards.reshape(s, episodes, t // episodes, n).sum(2)
 
 
+def measure(trained, tasks, key) -> list[dict]:
+    """Return per episode of a trial on each task, averaged over seeds."""
+    _, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
+    per_episode = episode_returns(np.asarray(transitions.reward, np.float64),
+                                  trained.config.episodes_per_trial).mean(0)  # over seeds
+    rows = []
+    for episode, returns in enumerate(per_episode, start=1):
+        mean, se = mean_se(returns)
+        rows.append(dict(episode=episode, return_mean=float(mean), return_se=float(se),
+                         n_tasks=returns.size, n_seeds=trained.config.num_seeds))
+    return rows
+
+
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
-    env = validate(runs[0])
-    key = jax.random.fold_in(jax.random.key(args.seed), 1)
-    tasks = sample_tasks(env, key, args.num_tasks or (256 if args.quick else 1000))
-    rows = []
-    for config in runs:
-        trained = train(config, log)
-        _, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
-        per_episode = episode_returns(np.asarray(transitions.reward, np.float64),
-                                      args.episodes_per_trial).mean(0)  # over seeds
-        for episode, returns in enumerate(per_episode, start=1):
-            mean, se = mean_se(returns)
-            rows.append(dict(agent=config.agent, episode=episode, return_mean=mean,
-                             return_se=se, n_tasks=returns.size, n_seeds=config.num_seeds))
-        log(f"  {config.agent}: " + ", ".join(f"episode {r['episode']} {r['return_mean']:.2f}"
-                                              for r in rows if r["agent"] == config.agent))
+    rows, _ = sweep([({"agent": config.agent}, config) for config in runs], args.tasks,
+                    args.seed, measure, log)
     from experiments.plotting import plot_adaptation
     return {"csv": write_csv(args.out / "adaptation.csv", COLUMNS, rows),
             "png": plot_adaptation(rows, args.out / "adaptation.png",
-                                   f"{args.env}, SVG(0), {runs[0].total_env_steps:,} env steps")}
+                                   f"{args.env}, {args.learner}, "
+                                   f"{runs[0].total_env_steps:,} env steps")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,83 +20,59 @@ import jax
 import numpy as np
 
 import envs
-from belief_jax.config import AGENTS, LEARNERS
-from belief_jax.train import validate as validate_with_env
+from belief_jax import learners
 from experiments import bandit_baselines
 from experiments.common import (
     CURVE_COLUMNS,
+    ExperimentArgs,
     check_positive,
     cli,
-    curve_rows,
     mean_se,
     sample_tasks,
-    sized,
-    train,
+    sweep,
     validation_trials,
     write_csv,
 )
-from experiments.presets import preset
 
 RESULT_COLUMNS = ("method", "total_reward_mean", "total_reward_se", "n_tasks", "n_seeds")
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ExperimentArgs):
     out: Path = Path("runs/bandit")
-    quick: bool = False
-    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
     agents: tuple[str, ...] = ("rnn", "aux_head", "belief")
-    learners: tuple[str, ...] = LEARNERS
-    num_seeds: int | None = None
-    """vmapped seeds per agent (default: 1 quick, 3 full)"""
-    total_env_steps: int | None = None
-    """per run (default: the preset's, per learner)"""
-    num_envs: int | None = None
-    """envs per learner (default: the preset's)"""
+    learners: tuple[str, ...] = ("ppo", "svg0")
     num_train_tasks: int = 1000
     """size of the finite training task set"""
-    num_tasks: int | None = None
-    """validation tasks (default: 500 quick, 2000 full)"""
-    curve_points: int = 10
-    """validation passes per run (points on the learning curves)"""
-    seed: int = 0
-    overwrite: bool = False
-    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks, full_tasks = 500, 2000  # validation tasks
 
     def validate(self) -> None:
-        for agent in self.agents:
-            if agent not in AGENTS or agent == "pearl":
-                raise ValueError(f"agents: {agent!r} is not valid; choose from "
-                                 f"{[a for a in AGENTS if a != 'pearl']}")
-        for learner in self.learners:
-            if learner not in LEARNERS:
-                raise ValueError(f"learners: {learner!r} is not valid; choose from "
-                                 f"{list(LEARNERS)}")
-        check_positive(self, "num_seeds", "total_env_steps", "num_envs", "num_tasks",
-                       "num_train_tasks", "curve_points")
+        super().validate()
+        check_positive(self, "num_train_tasks")
+
+
+# quick: env steps per learner; PPO with 64 envs gets 4x the updates per env step of the
+# preset's 256
+_QUICK_STEPS = {"ppo": 600_000, "svg0": 200_000}
+_QUICK_ENVS = {"ppo": 64}
 
 
 def agent_config(args: Args, agent: str, learner: str):
     """The bandit preset for one (agent, learner), sized so each run logs `curve_points`."""
-    config = preset("bandit", learner, args.quick)
-    steps = args.total_env_steps or ({"ppo": 600_000, "svg0": 200_000}[learner] if args.quick
-                                     else config.total_env_steps)
-    # quick PPO: 64 envs give 4x the updates per env step of the preset's 256
-    num_envs = args.num_envs or (64 if args.quick and learner == "ppo" else None)
-    return sized(config, steps, args.curve_points, num_envs, agent=agent, seed=args.seed,
-                 num_seeds=args.num_seeds or (1 if args.quick else 3),
-                 num_train_tasks=args.num_train_tasks,
-                 num_eval_envs=min(config.num_eval_envs, 256))
+    learners.config_type(learner)  # an unknown learner: one line naming the valid ones
+    quick = lambda table: table.get(learner) if args.quick else None
+    return args.config("bandit", learner, args.total_env_steps or quick(_QUICK_STEPS),
+                       args.num_envs or quick(_QUICK_ENVS), agent=agent,
+                       num_train_tasks=args.num_train_tasks, num_eval_envs=256)
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
     args.validate()
-    configs = [agent_config(args, a, learner) for learner in args.learners for a in args.agents]
-    for config in configs:  # every config is checked before anything compiles
-        config.validate()
-        validate_with_env(config)
+    variants = [({"method": f"{agent}_{learner}"}, agent_config(args, agent, learner))
+                for learner in args.learners for agent in args.agents]
     env = envs.make("bandit")
-    num_tasks = args.num_tasks or (500 if args.quick else 2000)
+    num_tasks = args.tasks
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
     tasks = sample_tasks(env, key, num_tasks)
 
@@ -108,15 +84,15 @@ def run(args: Args, log=print) -> dict[str, Path]:
         results.append(dict(method=name, total_reward_mean=mean, total_reward_se=se,
                             n_tasks=num_tasks, n_seeds=1))
         log(f"{name:>16}: {mean:6.2f} ± {se:.2f}")
-    for config in configs:
-        method = f"{config.agent}_{config.learner}"
-        trained = train(config, log)
+
+    def measure(trained, tasks, key):
         _, _, returns = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
         mean, se = mean_se(returns.mean(0))  # per task, averaged over seeds
-        results.append(dict(method=method, total_reward_mean=mean, total_reward_se=se,
-                            n_tasks=num_tasks, n_seeds=config.num_seeds))
-        log(f"{method:>16}: {mean:6.2f} ± {se:.2f}")
-        curves += curve_rows(trained, method=method)
+        return [dict(total_reward_mean=float(mean), total_reward_se=float(se),
+                     n_tasks=num_tasks, n_seeds=trained.config.num_seeds)]
+
+    trained_rows, curves = sweep(variants, num_tasks, args.seed, measure, log)
+    results += trained_rows
 
     out = args.out
     paths = {"results": write_csv(out / "bandit_results.csv", RESULT_COLUMNS, results),

@@ -28,52 +28,44 @@ import numpy as np
 from belief_jax.losses import task_log_likelihood
 from belief_jax.train import validate
 from experiments.common import (
+    ExperimentArgs,
     check_positive,
     cli,
     mean_se,
     sample_tasks,
-    sized,
     train,
     validation_trials,
     write_csv,
 )
-from experiments.presets import experiment_steps, preset
+from experiments.presets import preset
 
 LOGLIK_COLUMNS = ("env", "t", "log_likelihood_mean", "log_likelihood_se", "n_tasks")
 DISCOVERY_COLUMNS = ("tile", "offset", "log_likelihood_mean", "log_likelihood_se", "n_trials")
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ExperimentArgs):
     out: Path = Path("runs/belief_analysis")
-    quick: bool = False
-    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
     envs: tuple[str, ...] | None = None
     """default: bandit semicircle numpad quick, all five envs full"""
-    total_env_steps: int | None = None
-    num_envs: int | None = None
-    num_seeds: int | None = None
-    num_tasks: int | None = None
-    """validation trials per env (default: 256 quick, 1000 full)"""
+    learner: str = "ppo"
     window: int = 20
     """NumPad: steps before and after each discovery"""
-    seed: int = 0
-    overwrite: bool = False
-    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks, full_tasks = 256, 1000  # validation trials per env
 
 
 def configs(args: Args) -> list:
-    check_positive(args, "total_env_steps", "num_envs", "num_seeds", "num_tasks", "window")
+    args.validate()
+    check_positive(args, "window")
     import envs
     names = args.envs or (("bandit", "semicircle", "numpad") if args.quick else envs.names())
-    out = []
-    for env in names:
-        base = preset(env, "ppo", args.quick)
-        steps = args.total_env_steps or experiment_steps(env, "ppo", args.quick)
-        config = sized(base, steps, 10, args.num_envs, agent="belief", seed=args.seed,
-                       num_seeds=args.num_seeds or (1 if args.quick else 3))
+    # the preset's validation batch: the belief is scored on it during training
+    out = [args.config(env, args.learner, agent="belief",
+                       num_eval_envs=preset(env, args.learner, args.quick).num_eval_envs)
+           for env in names]
+    for config in out:
         validate(config)
-        out.append(config)
     return out
 
 
@@ -109,11 +101,12 @@ def run(args: Args, log=print) -> dict[str, Path]:
     from experiments import plotting
     for config in runs:
         env = validate(config)
-        tasks = sample_tasks(env, key, args.num_tasks or (256 if args.quick else 1000))
+        tasks = sample_tasks(env, key, args.tasks)
         trained = train(config, log)
         actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
         trainer = trained.trainer
-        belief = jax.jit(jax.vmap(trainer.belief_over))(trained.params, actor, transitions)
+        belief = jax.jit(jax.vmap(trainer.validation.belief_over))(trained.params, actor,
+                                                                   transitions)
         spec = trainer.agent.task_info_spec
         loglik = np.asarray(task_log_likelihood(belief, transitions.task_info, spec))
         per_task = loglik.mean(0)  # [T, N], over seeds

@@ -36,14 +36,14 @@ import numpy as np
 from jax.scipy.stats import beta as beta_dist
 from jax.scipy.stats import norm
 
+from belief_jax import agents
 from belief_jax.losses import task_log_likelihood
 from envs.ball import KinematicBall
 from experiments.common import (
-    check_positive,
+    ExperimentArgs,
     cli,
     mean_se,
     sample_tasks,
-    sized,
     train,
     validation_trials,
     write_csv,
@@ -183,54 +183,48 @@ def table(losses: dict[str, np.ndarray]) -> list[dict]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ExperimentArgs):
     out: Path = Path("runs/belief_quality")
     env: str = "bandit"
     """bandit or semicircle (sparse reward, kinematic ball)"""
-    quick: bool = False
-    """CPU-sized preset (about a minute); without it the preset is sized for one GPU/TPU"""
     agent: str = "belief"
-    """belief or aux_head (the agents with a belief head)"""
+    """an agent with a belief head (belief or aux_head)"""
     learner: str = "ppo"
-    total_env_steps: int | None = None
-    """default: 1M quick, the preset's otherwise"""
-    num_envs: int | None = None
-    num_seeds: int | None = None
-    """default: 1 quick, 3 full"""
-    num_tasks: int | None = None
-    """validation trials (default: 1000 quick, 4000 full)"""
-    seed: int = 0
-    overwrite: bool = False
-    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks, full_tasks = 1000, 4000  # validation trials
+
+    def steps(self, env: str, learner: str) -> int:
+        return self.total_env_steps or (1_000_000 if self.quick else
+                                        preset(env, learner, False).total_env_steps)
 
 
 def config_for(args: Args):
-    if args.agent not in ("belief", "aux_head"):
+    with_belief = [name for name in agents.names() if agents.get(name).has_belief]
+    if args.agent not in with_belief:
         raise ValueError(f"agent={args.agent!r} has no belief to score; choose one of "
-                         "['belief', 'aux_head']")
+                         f"{with_belief}")
     if args.env not in ENVS:
         raise ValueError(f"env={args.env!r} has no exact posterior here; choose one of "
                          f"{list(ENVS)}")
-    check_positive(args, "total_env_steps", "num_envs", "num_seeds", "num_tasks")
-    config = preset(args.env, args.learner, args.quick)
-    steps = args.total_env_steps or (1_000_000 if args.quick else config.total_env_steps)
+    args.validate()
     # quick: 64 envs give 4x the updates per env step of the preset's 256
-    num_envs = args.num_envs or (64 if args.quick else None)
-    return sized(config, steps, 10, num_envs, agent=args.agent, seed=args.seed,
-                 num_seeds=args.num_seeds or (1 if args.quick else 3))
+    return args.config(args.env, args.learner, num_envs=args.num_envs or
+                       (64 if args.quick else None), agent=args.agent,
+                       num_eval_envs=preset(args.env, args.learner, args.quick).num_eval_envs)
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
     config = config_for(args)
     from belief_jax.train import validate
     env = validate(config)
-    num_tasks = args.num_tasks or (1000 if args.quick else 4000)
+    num_tasks = args.tasks
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
     tasks = sample_tasks(env, key, num_tasks)
     trained = train(config, log)
     actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
     trainer = trained.trainer
-    belief = jax.jit(jax.vmap(trainer.belief_over))(trained.params, actor, transitions)
+    belief = jax.jit(jax.vmap(trainer.validation.belief_over))(trained.params, actor,
+                                                               transitions)
     if args.env == "bandit":
         per_seed = lambda b, tr: nll_per_step(b, tr.action, tr.reward, tasks.arm_probs,
                                               trainer.agent.task_info_spec)
@@ -248,7 +242,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
     csv_path = write_csv(args.out / "belief_quality.csv", COLUMNS[args.env], rows)
     from experiments.plotting import plot_belief_quality
     png = plot_belief_quality(rows, args.out / "belief_quality.png",
-                              f"{args.env}, {config.agent} + {config.learner}, "
+                              f"{args.env}, {config.agent} + {config.learner.name}, "
                               f"{config.total_env_steps:,} env steps")
     return {"csv": csv_path, "png": png}
 

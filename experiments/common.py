@@ -14,14 +14,71 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import numpy as np
 
 from belief_jax.config import TrainConfig
-from belief_jax.ppo import Transition
-from belief_jax.train import ActorState, Trainer, make_train, over_seeds
+from belief_jax.stats import mean_se
+from belief_jax.train import Trainer, make_train, over_seeds, validate
+from belief_jax.types import ActorState, Transition
+from experiments.presets import experiment_steps, preset
+
+__all__ = ["mean_se"]  # re-exported: the experiments' statistics are the runner's
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentArgs:
+    """The arguments every experiment shares, with its quick / full defaults resolved in one
+    place (`seeds`, `tasks`, `steps`, `config`). Each experiment subclasses it, adds its own
+    fields (its env or envs among them) and sets `quick_tasks` / `full_tasks`."""
+
+    out: Path = Path("runs/experiment")
+    quick: bool = False
+    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
+    num_seeds: int | None = None
+    """vmapped seeds per run (default: 1 quick, 3 full)"""
+    total_env_steps: int | None = None
+    """per run (default: per env and learner, see experiments.presets)"""
+    num_envs: int | None = None
+    """envs per run (default: the preset's)"""
+    num_tasks: int | None = None
+    """validation tasks (default: the experiment's, smaller with --quick)"""
+    curve_points: int = 10
+    """validation passes per run (points on the learning curves)"""
+    seed: int = 0
+    overwrite: bool = False
+    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks: ClassVar[int] = 256
+    full_tasks: ClassVar[int] = 1000
+
+    def validate(self) -> None:
+        check_positive(self, "num_seeds", "total_env_steps", "num_envs", "num_tasks",
+                       "curve_points")
+
+    @property
+    def seeds(self) -> int:
+        return self.num_seeds or (1 if self.quick else 3)
+
+    @property
+    def tasks(self) -> int:
+        return self.num_tasks or (self.quick_tasks if self.quick else self.full_tasks)
+
+    def steps(self, env: str, learner: str) -> int:
+        return self.total_env_steps or experiment_steps(env, learner, self.quick)
+
+    def config(self, env: str, learner: str, steps: int | None = None,
+               num_envs: int | None = None, **changes) -> TrainConfig:
+        """The env's preset for `learner`, sized to `steps` (default `self.steps`) with this
+        experiment's seeds and a validation batch that keeps each chunk's evaluation cheap."""
+        base = preset(env, learner, self.quick)
+        changes = {"seed": self.seed, "num_seeds": self.seeds,
+                   "num_eval_envs": min(base.num_eval_envs, 64 if self.quick else 256),
+                   **changes}
+        return sized(base, steps or self.steps(env, learner), self.curve_points,
+                     num_envs or self.num_envs, **changes)
 
 
 @dataclasses.dataclass
@@ -42,7 +99,7 @@ class Trained:
         training-set and fresh tasks of one size share a compilation."""
         def run(params, tasks, key):
             num_tasks = jax.tree.leaves(tasks)[0].shape[0]
-            return self.trainer.validation_trials(params, key, num_tasks, tasks)
+            return self.trainer.validation.trials(params, key, num_tasks, tasks)
         return jax.jit(jax.vmap(run, in_axes=(0, None, None)))
 
 
@@ -50,14 +107,13 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> Trained:
     trainer = Trainer(config)  # validates before compiling
     run = jax.jit(over_seeds(make_train(config, trainer), config.num_seeds))
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
-    log(f"training {config.env} {config.agent} {config.learner}: {config.num_seeds} seed(s) x "
-        f"{config.num_iterations * config.learner_config.steps_per_iteration:,} env steps")
+    log(f"training {config.env} {config.agent} {config.learner.name}: {config.num_seeds} "
+        f"seed(s) x {config.num_iterations * config.learner.steps_per_iteration:,} env steps")
     start = time.perf_counter()
     state, (metrics, evaluation) = jax.block_until_ready(run(keys))
     wall_s = time.perf_counter() - start
     metrics, evaluation = jax.device_get((metrics, evaluation))
-    steps_per_chunk = config.iterations_per_chunk * config.learner_config.steps_per_iteration
-    env_steps = steps_per_chunk * np.arange(1, config.num_chunks + 1)
+    env_steps = config.steps_per_chunk * np.arange(1, config.num_chunks + 1)
     with warnings.catch_warnings():  # a chunk without a finished trial gives NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         train_return = np.nanmean(np.asarray(metrics["train_return"], np.float64), axis=-1)
@@ -82,15 +138,6 @@ def sample_tasks(env, key: jax.Array, num_tasks: int) -> Any:
     """Validation tasks drawn from the env's distribution (seeded apart from every training
     task set, which uses `TrainConfig.task_set_seed`)."""
     return jax.vmap(env.sample_task)(jax.random.split(key, num_tasks))
-
-
-def mean_se(values: np.ndarray, axis: int | None = None) -> tuple[Any, Any]:
-    """Mean and standard error of the mean (NaN for a single value)."""
-    values = np.asarray(values, np.float64)
-    n = values.size if axis is None else values.shape[axis]
-    se = values.std(axis=axis, ddof=1) / math.sqrt(n) if n > 1 else np.full_like(
-        values.mean(axis=axis), math.nan)
-    return values.mean(axis=axis), se
 
 
 def seed_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,15 +209,10 @@ def sized(config: TrainConfig, total_env_steps: int, curve_points: int = 10,
           num_envs: int | None = None, **changes) -> TrainConfig:
     """`config` with a step budget, optionally fewer envs, and chunks sized so the run logs
     about `curve_points` validation passes."""
-    learner = config.learner_config
-    if num_envs:
-        extra = {"num_minibatches": math.gcd(learner.num_minibatches, num_envs)} \
-            if config.learner == "ppo" else {}
-        learner = dataclasses.replace(learner, num_envs=num_envs, **extra)
+    learner = config.learner.with_num_envs(num_envs) if num_envs else config.learner
     iterations = max(1, -(-total_env_steps // learner.steps_per_iteration))
-    return config.replace(total_env_steps=total_env_steps,
-                          iterations_per_chunk=max(1, iterations // curve_points),
-                          **{config.learner: learner}, **changes)
+    return config.replace(total_env_steps=total_env_steps, learner=learner,
+                          iterations_per_chunk=max(1, iterations // curve_points), **changes)
 
 
 def cli(args_type, run, argv: list[str] | None, description: str) -> int:
@@ -182,7 +224,9 @@ def cli(args_type, run, argv: list[str] | None, description: str) -> int:
     import tyro
     args = tyro.cli(args_type, args=sys.argv[1:] if argv is None else argv,
                     description=description)
+    from belief_jax.runner import make_out_dir
     try:
+        make_out_dir(Path(args.out))
         earlier = sorted(p.name for p in Path(args.out).glob("*.csv"))
         if earlier and not args.overwrite:
             raise ValueError(f"out={str(args.out)!r} already holds results "
@@ -202,12 +246,16 @@ def check_positive(args: Any, *names: str) -> None:
             raise ValueError(f"{name} must be positive, got {value}")
 
 
-def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
-              log: Callable[[str], None] = print) -> tuple[list[dict], list[dict]]:
-    """Trains each labelled config and measures its generalisation gap; every config is
-    validated first, so a bad one fails before anything compiles. Validation tasks are
-    shared by all variants of one env. Returns (result rows, learning-curve rows)."""
-    from belief_jax.train import validate
+Measure = Callable[["Trained", Any, jax.Array], list[dict]]
+
+
+def sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
+          measure: Measure, log: Callable[[str], None] = print
+          ) -> tuple[list[dict], list[dict]]:
+    """The experiments' one loop: trains each labelled config and measures it on validation
+    tasks shared by all variants of one env. Every config is validated first, so a bad one
+    fails before anything compiles. `measure(trained, tasks, key)` returns result rows, each
+    then tagged with the variant's labels. Returns (result rows, learning-curve rows)."""
     envs_made = [validate(config) for _, config in variants]
     key = jax.random.fold_in(jax.random.key(seed), 1)
     tasks: dict[str, Any] = {}
@@ -217,21 +265,21 @@ def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: in
         if env_id not in tasks:
             tasks[env_id] = sample_tasks(env, key, num_tasks)
         trained = train(config, log)
-        row = dict(**labels, **generalisation_row(trained, tasks[env_id],
-                                                  jax.random.fold_in(key, 2)))
-        log("  " + ", ".join(f"{k}={v}" for k, v in labels.items())
-            + f": train {row['train_return']:.2f} validation {row['validation_return']:.2f}"
-            f" gap {row['gap']:.2f} ± {row['gap_se']:.2f}")
-        results.append(row)
+        rows = [dict(**labels, **row) for row in measure(trained, tasks[env_id], key)]
+        log("  " + ", ".join(f"{k}={v}" for k, v in labels.items()) + ": " + "; ".join(
+            ", ".join(f"{k} {v:.2f}" for k, v in row.items()
+                      if k not in labels and isinstance(v, float)) for row in rows))
+        results += rows
         curves += curve_rows(trained, **labels)
     return results, curves
 
 
-def seeds_and_eval(args: Any, base: TrainConfig) -> dict:
-    """The config fields every sweep sets alike: seed, vmapped seeds (1 quick, 3 full) and
-    a validation batch that keeps each chunk's evaluation cheap."""
-    return dict(seed=args.seed, num_seeds=args.num_seeds or (1 if args.quick else 3),
-                num_eval_envs=min(base.num_eval_envs, 64 if args.quick else 256))
+def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
+              log: Callable[[str], None] = print) -> tuple[list[dict], list[dict]]:
+    """`sweep` measuring each variant's generalisation gap (`generalisation_row`)."""
+    measure = lambda trained, tasks, key: [generalisation_row(trained, tasks,
+                                                              jax.random.fold_in(key, 2))]
+    return sweep(variants, num_tasks, seed, measure, log)
 
 
 def write_sweep(out: Path, name: str, labels: tuple[str, ...], results: list[dict],

@@ -16,60 +16,33 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.common import (
-    check_positive,
-    cli,
-    run_sweep,
-    seeds_and_eval,
-    sized,
-    write_sweep,
-)
-from experiments.presets import experiment_steps, preset
+from experiments.common import ExperimentArgs, cli, run_sweep, write_sweep
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ExperimentArgs):
     out: Path = Path("runs/generalisation")
-    quick: bool = False
-    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
     envs: tuple[str, ...] = ("bandit", "quadruped_semicircle", "numpad")
     num_train_tasks: tuple[int, ...] | None = None
     """training-set sizes (default: 4 64 quick, 10 100 1000 10000 full)"""
     agent: str = "belief"
     learner: str = "ppo"
-    total_env_steps: int | None = None
-    """per run (default: per env, see experiments.presets.experiment_steps)"""
-    num_envs: int | None = None
-    num_seeds: int | None = None
-    num_tasks: int | None = None
-    """evaluation trials on training and on fresh tasks (default: 64 quick, 1000 full)"""
-    curve_points: int = 10
-    seed: int = 0
-    overwrite: bool = False
-    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks, full_tasks = 64, 1000  # evaluation trials on training and on fresh tasks
 
 
 def variants(args: Args) -> list:
     sizes = args.num_train_tasks or ((4, 64) if args.quick else (10, 100, 1000, 10_000))
     if any(n < 1 for n in sizes):
         raise ValueError(f"num_train_tasks must all be >= 1, got {list(sizes)}")
-    check_positive(args, "total_env_steps", "num_envs", "num_seeds", "num_tasks",
-                   "curve_points")
-    out = []
-    for env in args.envs:
-        base = preset(env, args.learner, args.quick)
-        steps = args.total_env_steps or experiment_steps(env, args.learner, args.quick)
-        for size in sizes:
-            config = sized(base, steps, args.curve_points, args.num_envs, agent=args.agent,
-                           num_train_tasks=size,
-                           **seeds_and_eval(args, base))
-            out.append(({"env": env, "num_train_tasks": size}, config))
-    return out
+    args.validate()
+    return [({"env": env, "num_train_tasks": size},
+             args.config(env, args.learner, agent=args.agent, num_train_tasks=size))
+            for env in args.envs for size in sizes]
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
-    results, curves = run_sweep(variants(args), args.num_tasks or (64 if args.quick else 1000),
-                                args.seed, log)
+    results, curves = run_sweep(variants(args), args.tasks, args.seed, log)
     from experiments.plotting import plot_gap
     paths = write_sweep(args.out, "generalisation", ("env", "num_train_tasks"), results, curves)
     for env in args.envs:

@@ -16,24 +16,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.common import (
-    check_positive,
-    cli,
-    run_sweep,
-    seeds_and_eval,
-    sized,
-    write_sweep,
-)
-from experiments.presets import experiment_steps, preset
+from experiments.common import ExperimentArgs, check_positive, cli, run_sweep, write_sweep
+from experiments.presets import preset
 
 TARGETS = ("belief", "policy", "critic")
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ExperimentArgs):
     out: Path = Path("runs/information_bottleneck")
-    quick: bool = False
-    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
     betas: tuple[float, ...] = (0.0, 0.01, 0.1, 1.0)
     target: str = "belief"
     """where the bottleneck sits: belief (features), policy or critic"""
@@ -41,15 +32,8 @@ class Args:
     learner: str = "ppo"
     num_train_tasks: int | None = None
     """default: 10 quick, 100 full"""
-    total_env_steps: int | None = None
-    num_envs: int | None = None
-    num_seeds: int | None = None
-    num_tasks: int | None = None
-    """evaluation trials on training and on fresh tasks (default: 256 quick, 1000 full)"""
-    curve_points: int = 10
-    seed: int = 0
-    overwrite: bool = False
-    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks, full_tasks = 256, 1000  # evaluation trials on training and on fresh tasks
 
 
 def configs(args: Args) -> list:
@@ -57,25 +41,19 @@ def configs(args: Args) -> list:
         raise ValueError(f"target={args.target!r} is not valid; choose one of {list(TARGETS)}")
     if not args.betas or any(b < 0 for b in args.betas):
         raise ValueError(f"betas must be >= 0, got {list(args.betas)}")
-    check_positive(args, "num_train_tasks", "total_env_steps", "num_envs", "num_seeds",
-                   "num_tasks", "curve_points")
-    base = preset(args.env, args.learner, args.quick)
-    steps = args.total_env_steps or experiment_steps(args.env, args.learner, args.quick)
-    out = []
-    for beta in args.betas:
-        network = dataclasses.replace(base.network, **{f"ib_{args.target}": beta})
-        config = sized(base, steps, args.curve_points, args.num_envs, agent="belief",
-                       network=network, **seeds_and_eval(args, base),
-                       num_train_tasks=args.num_train_tasks or (10 if args.quick else 100))
-        out.append(config)
-    return out
+    args.validate()
+    check_positive(args, "num_train_tasks")
+    network = preset(args.env, args.learner, args.quick).network
+    return [args.config(args.env, args.learner, agent="belief",
+                        network=dataclasses.replace(network, **{f"ib_{args.target}": beta}),
+                        num_train_tasks=args.num_train_tasks or (10 if args.quick else 100))
+            for beta in args.betas]
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
     variants = [({"beta": beta}, config) for beta, config in zip(args.betas, configs(args),
                                                                   strict=True)]
-    results, curves = run_sweep(variants, args.num_tasks or (256 if args.quick else 1000),
-                                args.seed, log)
+    results, curves = run_sweep(variants, args.tasks, args.seed, log)
     from experiments.plotting import plot_curves, plot_gap
     return {
         **write_sweep(args.out, "ib", ("beta",), results, curves),

@@ -19,39 +19,22 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.common import (
-    check_positive,
-    cli,
-    run_sweep,
-    seeds_and_eval,
-    sized,
-    write_sweep,
-)
-from experiments.presets import experiment_steps, preset
+from experiments.common import ExperimentArgs, check_positive, cli, run_sweep, write_sweep
+from experiments.presets import preset
 
 SUPERVISION = ("none", "task_id", "embedding")
 
 
 @dataclasses.dataclass(frozen=True)
-class Args:
+class Args(ExperimentArgs):
     out: Path = Path("runs/supervision")
-    quick: bool = False
-    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
     envs: tuple[str, ...] = ("cheetah_vel", "semicircle")
     supervision: tuple[str, ...] = SUPERVISION
     learner: str = "ppo"
     num_train_tasks: int | None = None
     """default: 20 quick, 100 full"""
-    total_env_steps: int | None = None
-    """per run (default: per env, see experiments.presets.experiment_steps)"""
-    num_envs: int | None = None
-    num_seeds: int | None = None
-    num_tasks: int | None = None
-    """evaluation trials on training and on fresh tasks (default: 64 quick, 1000 full)"""
-    curve_points: int = 10
-    seed: int = 0
-    overwrite: bool = False
-    """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+
+    quick_tasks, full_tasks = 64, 1000  # evaluation trials on training and on fresh tasks
 
 
 def variants(args: Args) -> list:
@@ -59,26 +42,24 @@ def variants(args: Args) -> list:
         if name not in SUPERVISION:
             raise ValueError(f"supervision: {name!r} is not valid; choose from "
                              f"{list(SUPERVISION)}")
-    check_positive(args, "num_train_tasks", "total_env_steps", "num_envs", "num_seeds",
-                   "num_tasks", "curve_points")
+    args.validate()
+    check_positive(args, "num_train_tasks")
     out = []
     for env in args.envs:
         base = preset(env, args.learner, args.quick)
-        steps = args.total_env_steps or experiment_steps(env, args.learner, args.quick)
         for name in args.supervision:
             network = dataclasses.replace(base.network, task_info_target="task_id"
                                           if name == "task_id" else "embedding")
-            config = sized(base, steps, args.curve_points, args.num_envs,
-                           agent="rnn" if name == "none" else "belief", network=network,
-                           num_train_tasks=args.num_train_tasks or (20 if args.quick else 100),
-                           **seeds_and_eval(args, base))
+            config = args.config(env, args.learner, agent="rnn" if name == "none" else
+                                 "belief", network=network,
+                                 num_train_tasks=args.num_train_tasks or (20 if args.quick
+                                                                          else 100))
             out.append(({"env": env, "supervision": name}, config))
     return out
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
-    results, curves = run_sweep(variants(args), args.num_tasks or (64 if args.quick else 1000),
-                                args.seed, log)
+    results, curves = run_sweep(variants(args), args.tasks, args.seed, log)
     from experiments.plotting import plot_curves, plot_gap
     paths = write_sweep(args.out, "supervision", ("env", "supervision"), results, curves)
     for env in args.envs:

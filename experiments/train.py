@@ -1,22 +1,43 @@
 """Train one agent, e.g. `python -m experiments.train --env bandit --agent belief --learner ppo
 --quick --out runs/bandit`.
 
+--learner NAME picks the learner (ppo or svg0); its settings are then the flags --NAME.FIELD
+(e.g. --ppo.num-envs 64, --svg0.replay-ratio 0.05), and only that learner's fields exist.
 Besides the config flags below: --quick picks the small preset that runs on a laptop CPU in
 minutes (without it, the preset is sized for one GPU/TPU); --out DIR is where config.json,
 metrics.csv, summary.json and learning_curves.png go (default runs/ENV_AGENT_LEARNER_sSEED);
-an earlier run there is kept unless --overwrite is given; --resume continues the run in --out
-from its latest checkpoint (give the same flags; only --total-env-steps may change).
+an earlier run there is kept unless --overwrite is given; --resume continues the run in
+--out from its latest checkpoint (give the same flags; only --total-env-steps may change).
 --env, --learner and --quick choose the preset; every other flag overrides it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import tyro
 
+from belief_jax import learners
 from belief_jax.config import TrainConfig, deferred_validation
 from experiments.presets import preset
+
+
+def _cli_type(default: TrainConfig) -> type:
+    """TrainConfig with its `learner` field typed as the chosen learner's config and its
+    flags prefixed by the learner's name, so tyro parses only that learner's fields."""
+    learner = default.learner
+    annotated = Annotated[type(learner), tyro.conf.arg(name=learner.name)]
+    cli_type = dataclasses.make_dataclass(
+        "TrainConfig", [("learner", annotated, dataclasses.field(default=learner))],
+        bases=(TrainConfig,), frozen=True)
+    cli_type.__doc__ = TrainConfig.__doc__
+    return cli_type
+
+
+def _fields(config: TrainConfig) -> dict:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainConfig)}
 
 
 def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
@@ -28,18 +49,21 @@ def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
     pre.add_argument("--overwrite", action="store_true")
     pre.add_argument("--resume", action="store_true")
     known, rest = pre.parse_known_args(argv)
+    learners.config_type(known.learner)  # an unknown learner: one line naming the valid ones
     with deferred_validation():
         default = preset(known.env, known.learner, known.quick) if known.env in _envs() \
-            else TrainConfig()
+            else TrainConfig(learner=learners.config_type(known.learner)())
+        cli_type = _cli_type(default)
         # tyro turns a non-empty dict default into fixed per-key flags, which would refuse
         # `--env-kwargs physics mjx` on a preset with env kwargs: parse against an empty
         # dict, then let the command line's kwargs override the preset's.
-        config = tyro.cli(TrainConfig, default=default.replace(env_kwargs={}),
-                          args=["--env", known.env, "--learner", known.learner, *rest],
-                          description=__doc__)
+        parsed = tyro.cli(cli_type, default=cli_type(**_fields(default.replace(env_kwargs={}))),
+                          args=["--env", known.env, *rest], description=__doc__)
+        config = TrainConfig(**_fields(parsed))
         config = config.replace(env_kwargs={**default.env_kwargs, **config.env_kwargs})
     config.validate()
-    out = Path(known.out or f"runs/{config.env}_{config.agent}_{config.learner}_s{config.seed}")
+    out = Path(known.out or
+               f"runs/{config.env}_{config.agent}_{config.learner.name}_s{config.seed}")
     return config, out, known
 
 
@@ -63,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     plot_learning_curves(out / "metrics.csv", out / "learning_curves.png",
-                         f"{config.env} · {config.agent} · {config.learner}")
+                         f"{config.env} · {config.agent} · {config.learner.name}")
     print(f"final validation return {summary['final_validation_return']:.2f} "
           f"(train {summary['final_train_return']:.2f}); results in {out}/")
     return 0

@@ -1,12 +1,15 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from belief_jax.agents import Agent, AgentInput, initial_carry, sample_ib_noise
+from belief_jax.agents import Agent, AgentInput, sample_ib_noise
 from belief_jax.config import NetworkConfig, PPOConfig
+from belief_jax.learners.ppo import PPO
 from belief_jax.losses import aux_and_ib_loss, task_log_likelihood
-from belief_jax.ppo import PPO, Transition
+from belief_jax.types import Transition
 from envs.core import Box, Discrete, TaskInfoSpec
 
 T, B = 6, 3
@@ -24,7 +27,7 @@ def _setup(kind, space=None, **network):
                    episode_start=jnp.zeros((T, B)).at[0].set(1.0),
                    trial_start=jnp.zeros((T, B), bool).at[0].set(True))
     noise = sample_ib_noise(keys[3], net, (T, B))
-    carry = initial_carry(kind, net, B)
+    carry = agent.initial_carry(B)
     params = agent.init(keys[4], carry, x, noise)
     if isinstance(space, Discrete):
         action = jax.random.randint(keys[5], (T, B), 0, space.n)
@@ -102,7 +105,7 @@ def test_ib_kl_is_reported_and_trained():
     for kl in (out.kl_belief, out.kl_policy, out.kl_critic):
         assert kl.shape == (T, B) and float(kl.min()) > 0
     loss = lambda p: aux_and_ib_loss(agent.apply(p, carry, batch.inputs, batch.noise)[1],
-                                     batch.task_info, net, SPEC)[0]
+                                     batch.task_info, agent)[0]
     grads = jax.grad(loss)(params)["params"]
     for name in ("ib_belief", "ib_policy", "ib_critic"):
         assert _norm(grads[name]) > 0
@@ -157,8 +160,20 @@ def test_pearl_posterior_is_permutation_invariant():
 
 def test_pearl_needs_the_off_policy_learner():
     from belief_jax import TrainConfig
-    with pytest.raises(ValueError, match="agent='pearl' is trained with learner='svg0'"):
-        TrainConfig(agent="pearl", learner="ppo")
+    with pytest.raises(ValueError, match=r"agent='pearl' needs an off-policy learner, not "
+                       r"learner='ppo' \(valid learners for it: \['svg0'\]\)"):
+        TrainConfig(agent="pearl", learner=PPOConfig())
+
+
+def test_pearl_kl_has_its_own_weight():
+    """pearl's posterior KL is weighted by network.pearl_kl, not by the belief IB's β."""
+    agent, net, params, carry, batch = _setup("pearl", pearl_kl=0.0, ib_belief=0.7)
+    out = agent.apply(params, carry, batch.inputs, batch.noise)[1]
+    assert float(out.kl_belief.mean()) > 0
+    assert float(aux_and_ib_loss(out, batch.task_info, agent)[0]) == 0.0
+    agent = Agent("pearl", dataclasses.replace(net, pearl_kl=0.25), SPEC, Discrete(4))
+    loss = float(aux_and_ib_loss(out, batch.task_info, agent)[0])
+    np.testing.assert_allclose(loss, 0.25 * float(out.kl_belief.mean()), rtol=1e-6)
 
 
 def test_lstm_core_matches_a_plain_lstm_with_resets():

@@ -1,17 +1,20 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from belief_jax.runner import METRIC_COLUMNS
+from belief_jax.learners import PPO
+from belief_jax.runner import metric_columns
 from experiments.plotting import read_csv
 
+NETWORK_FLAGS = ["--iterations-per-chunk", "2", "--num-eval-envs", "8",
+                 "--network.hidden-size", "8", "--network.torso-sizes", "8",
+                 "--network.head-sizes", "8"]
 TINY_FLAGS = ["--env-kwargs", "num_arms", "3", "num_pulls", "10", "--total-env-steps", "320",
-              "--iterations-per-chunk", "2", "--num-eval-envs", "8", "--ppo.num-envs", "8",
-              "--ppo.rollout-length", "10", "--ppo.num-minibatches", "2",
-              "--network.hidden-size", "8", "--network.torso-sizes", "8",
-              "--network.head-sizes", "8"]
+              "--ppo.num-envs", "8", "--ppo.rollout-length", "10", "--ppo.num-minibatches", "2",
+              *NETWORK_FLAGS]
 
 
 def _train(*flags, cwd=None):
@@ -29,7 +32,9 @@ def test_cli_writes_config_metrics_summary_and_plot(tmp_path, agent):
     assert config["agent"] == agent and config["seed"] == 3 and config["num_seeds"] == 2
     assert config["ppo"]["num_envs"] == 8 and config["env_kwargs"]["num_arms"] == 3
     rows = read_csv(out / "metrics.csv")
-    assert len(rows) == 2 and tuple(rows[0]) == METRIC_COLUMNS
+    assert len(rows) == 2 and tuple(rows[0]) == metric_columns(PPO.metric_names)
+    assert tuple(rows[0])[:5] == ("iteration", "env_steps", "wall_s", "steps_per_s",
+                                  "train_return") and "value_loss" in rows[0]
     assert [r["env_steps"] for r in rows] == [160, 320]
     summary = json.loads((out / "summary.json").read_text())
     for key in ("env", "agent", "learner", "env_steps", "wall_s", "steps_per_s",
@@ -47,6 +52,9 @@ def test_cli_writes_config_metrics_summary_and_plot(tmp_path, agent):
     (["--ppo.rollout-length", "150"], "ppo.rollout_length=150 is longer than a trial"),
     (["--network.task-info-target", "task_id"], "needs num_train_tasks >= 1"),
     (["--env-kwargs", "arms", "3"], "unknown env kwargs ['arms']"),
+    (["--learner", "sac"], "learner='sac' is not valid; choose one of ['ppo', 'svg0']"),
+    (["--learner", "svg0", "--svg0.gamma", "2"], "svg0.gamma must lie in [0, 1], got 2.0"),
+    (["--agent", "pearl"], "agent='pearl' needs an off-policy learner, not learner='ppo'"),
 ])
 def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, flags, message):
     result = _train("--out", str(tmp_path / "bad"), *flags)
@@ -74,16 +82,17 @@ SVG_TINY = ["--svg0.num-envs", "8", "--svg0.rollout-length", "5", "--svg0.sequen
 @pytest.mark.parametrize("agent", ["belief", "pearl"])
 def test_cli_trains_with_svg0(tmp_path, agent):
     out = tmp_path / "svg"
-    flags = [f for f in TINY_FLAGS]
-    flags[flags.index("--total-env-steps") + 1] = "160"
     result = _train("--env", "semicircle", "--agent", agent, "--learner", "svg0", "--quick",
                     "--out", str(out), "--env-kwargs", "episode_length", "10",
-                    *flags[flags.index("--total-env-steps"):], *SVG_TINY)
+                    "--total-env-steps", "160", *NETWORK_FLAGS, *SVG_TINY)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["learner"] == "svg0" and summary["agent"] == agent
     assert summary["env_steps"] == 160
     assert (summary["final_aux_log_likelihood"] is None) == (agent == "pearl")
+    config = json.loads((out / "config.json").read_text())
+    assert config["learner"] == "svg0" and config["svg0"]["batch_size"] == 4
+    assert "ppo" not in config  # only the chosen learner's config exists
     rows = read_csv(out / "metrics.csv")
     assert all(r["critic_loss"] == r["critic_loss"] for r in rows)  # learning has started
     assert (out / "learning_curves.png").exists()
@@ -95,3 +104,24 @@ def test_cli_env_kwargs_extend_and_override_the_preset():
     assert config.env_kwargs == {"episode_length": 100, "physics": "mjx"}
     config, _, _ = parse(["--env", "numpad", "--quick", "--env-kwargs", "episode_length", "40"])
     assert config.env_kwargs == {"episode_length": 40}
+
+
+def test_cli_refuses_a_learner_flag_of_another_learner(tmp_path):
+    """Only the chosen learner's fields are parsed: --svg0.* does not exist for ppo."""
+    result = _train("--out", str(tmp_path / "bad"), "--learner", "ppo", "--svg0.batch-size", "4")
+    assert result.returncode == 2 and "--svg0.batch-size" in result.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "under_file", "unwritable"])
+def test_cli_bad_out_is_one_line_and_exit_2(tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    # /proc takes no new directories, not even from root
+    out = {"file": blocker, "under_file": blocker / "run",
+           "unwritable": Path("/proc/belief_jax_test/run")}[where]
+    result = _train("--out", str(out), *TINY_FLAGS)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert f"out={str(out)!r}" in result.stderr
+    assert blocker.read_text() == "not a directory"

@@ -9,23 +9,27 @@ from belief_jax.config import SVGConfig, deferred_validation
                                         "'aux_head', 'belief', 'pearl']"),
     (lambda: TrainConfig(env="ant"), "env='ant' is not valid; choose one of ['bandit'"),
     (lambda: TrainConfig(learner="sac"),
-     "learner='sac' is not valid; choose one of ['ppo', 'svg0']"),
+     "learner must be a learner config (one of ['ppo', 'svg0']), got 'sac'"),
     (lambda: TrainConfig(num_seeds=0), "num_seeds must be positive"),
     (lambda: TrainConfig(total_env_steps=-5), "total_env_steps must be positive"),
     (lambda: TrainConfig(num_train_tasks=-1), "num_train_tasks must be >= 0"),
     (lambda: TrainConfig(episodes_per_trial=0), "episodes_per_trial must be >= 1"),
-    (lambda: PPOConfig(num_envs=0), "num_envs must be positive"),
-    (lambda: PPOConfig(num_envs=6, num_minibatches=4), "num_minibatches=4 must divide"),
-    (lambda: PPOConfig(gamma=1.5), "gamma and ppo.gae_lambda must lie in [0, 1]"),
-    (lambda: NetworkConfig(cell="transformer"), "cell='transformer' is not valid; choose one "
-                                                "of ['lstm', 'gru']"),
+    (lambda: PPOConfig(num_envs=0), "ppo.num_envs must be positive"),
+    (lambda: PPOConfig(num_envs=6, num_minibatches=4), "ppo.num_minibatches=4 must divide"),
+    (lambda: PPOConfig(gamma=1.5), "ppo.gamma must lie in [0, 1], got 1.5"),
+    (lambda: NetworkConfig(cell="transformer"), "network.cell='transformer' is not valid; "
+                                                "choose one of ['lstm', 'gru']"),
     (lambda: NetworkConfig(policy_core="mlp"), "choose one of ['feedforward', 'recurrent']"),
-    (lambda: NetworkConfig(hidden_size=0), "hidden_size must be positive"),
-    (lambda: NetworkConfig(ib_policy=-1.0), "ib_policy must be >= 0"),
+    (lambda: NetworkConfig(hidden_size=0), "network.hidden_size must be positive"),
+    (lambda: NetworkConfig(ib_policy=-1.0), "network.ib_policy must be >= 0"),
+    (lambda: NetworkConfig(pearl_kl=-1.0), "network.pearl_kl must be >= 0"),
     (lambda: SVGConfig(replay_size=100, batch_size=32, sequence_length=20),
-     "svg0.replay_size=100 is smaller than one batch (batch_size x sequence_length = 640)"),
-    (lambda: SVGConfig(target_update="soft"), "choose one of ['polyak', 'periodic']"),
-    (lambda: SVGConfig(batch_size=0), "batch_size must be positive"),
+     "svg0.replay_size=100 is smaller than one batch (svg0.batch_size x svg0.sequence_length "
+     "= 640)"),
+    (lambda: SVGConfig(target_update="soft"), "svg0.target_update='soft' is not valid; choose "
+                                              "one of ['polyak', 'periodic']"),
+    (lambda: SVGConfig(batch_size=0), "svg0.batch_size must be positive"),
+    (lambda: SVGConfig(retrace_lambda=2.0), "svg0.retrace_lambda must lie in [0, 1]"),
     (lambda: TrainConfig(network=NetworkConfig(task_info_target="task_id")),
      "needs num_train_tasks >= 1"),
 ])
@@ -38,9 +42,9 @@ def test_bad_configs_name_the_field_and_valid_values(build, message):
 def test_env_dependent_checks_run_before_compilation():
     with pytest.raises(ValueError, match="rollout_length=101 is longer than a trial of "
                                          "'bandit' \\(100 steps\\); valid: 1..100"):
-        Trainer(TrainConfig(ppo=PPOConfig(rollout_length=101)))
+        Trainer(TrainConfig(learner=PPOConfig(rollout_length=101)))
     with pytest.raises(ValueError, match="svg0.sequence_length=120 is longer than a trial"):
-        Trainer(TrainConfig(learner="svg0", svg0=SVGConfig(sequence_length=120)))
+        Trainer(TrainConfig(learner=SVGConfig(sequence_length=120)))
     with pytest.raises(ValueError, match="unknown env kwargs \\['goal'\\]"):
         Trainer(TrainConfig(env="semicircle", env_kwargs={"goal": 1}))
 
@@ -54,6 +58,6 @@ def test_deferred_validation_checks_later():
 
 def test_derived_sizes_are_not_written_into_the_config():
     config = TrainConfig(total_env_steps=10_000, iterations_per_chunk=3,
-                         ppo=PPOConfig(num_envs=8, rollout_length=100))
-    assert config.ppo.steps_per_iteration == 800
+                         learner=PPOConfig(num_envs=8, rollout_length=100))
+    assert config.learner.steps_per_iteration == 800
     assert config.num_chunks == 5 and config.num_iterations == 15  # 13 iterations, rounded up

@@ -96,7 +96,7 @@ def test_belief_quality_counts_are_what_the_belief_has_seen():
     config = TrainConfig(env="bandit", agent="belief", total_env_steps=800,
                          iterations_per_chunk=1, num_eval_envs=8,
                          network=NetworkConfig(**TINY_NETWORK),
-                         ppo=PPOConfig(num_envs=8, rollout_length=100, num_minibatches=2))
+                         learner=PPOConfig(num_envs=8, rollout_length=100, num_minibatches=2))
     trained = train(config, log=lambda _: None)
     tasks = sample_tasks(trained.trainer.eval_env.env, jax.random.key(5), 400)
     _, transitions, _ = validation_trials(trained, tasks, jax.random.key(6))
@@ -244,7 +244,9 @@ def test_ball_positions_reproduce_the_sparse_rewards():
 
 
 @pytest.mark.parametrize("module, flags, message", [
-    ("bandit", ["--agents", "pearl"], "agents: 'pearl' is not valid; choose from"),
+    ("bandit", ["--agents", "pearl"], "agent='pearl' needs an off-policy learner, not "
+                                      "learner='ppo'"),
+    ("bandit", ["--learners", "sac"], "learner='sac' is not valid; choose one of ['ppo'"),
     ("bandit", ["--num-tasks", "0"], "num_tasks must be positive"),
     ("belief_quality", ["--agent", "rnn"], "agent='rnn' has no belief to score"),
     ("belief_quality", ["--env", "numpad"], "env='numpad' has no exact posterior here"),

@@ -12,16 +12,17 @@ NETWORK = NetworkConfig(hidden_size=8, torso_sizes=(8,), head_sizes=(8,))
 
 @pytest.mark.slow
 # One body per learner keeps CI's slow step bounded; the other pairs run in the quick CLI runs.
-@pytest.mark.parametrize("env,learner", [("cheetah_vel", "ppo"),
-                                         ("quadruped_semicircle", "svg0")])
-def test_brax_envs_train_end_to_end(env, learner):
+@pytest.mark.parametrize("env,learner,iterations", [
+    ("cheetah_vel", PPOConfig(num_envs=4, rollout_length=4, num_epochs=1, num_minibatches=2),
+     2),
+    ("quadruped_semicircle", SVGConfig(num_envs=4, rollout_length=4, sequence_length=4,
+                                       batch_size=2, replay_size=64, min_replay=16,
+                                       replay_ratio=0.1), 1)])
+def test_brax_envs_train_end_to_end(env, learner, iterations):
     config = TrainConfig(
         env=env, agent="belief", learner=learner, env_kwargs={"episode_length": 4},
-        total_env_steps=2 * 4 * 8 * (2 if learner == "ppo" else 1), iterations_per_chunk=2,
-        num_eval_envs=2, network=NETWORK,
-        ppo=PPOConfig(num_envs=4, rollout_length=4, num_epochs=1, num_minibatches=2),
-        svg0=SVGConfig(num_envs=4, rollout_length=4, sequence_length=4, batch_size=2,
-                       replay_size=64, min_replay=16, replay_ratio=0.1))
+        total_env_steps=2 * 4 * 8 * iterations, iterations_per_chunk=2,
+        num_eval_envs=2, network=NETWORK)
     state, (metrics, evaluation) = jax.jit(make_train(config))(jax.random.key(0))
     losses = np.asarray(metrics["loss"])
     assert np.isfinite(losses[-1]).all()

@@ -14,25 +14,34 @@ import numpy as np
 import pytest
 
 from belief_jax.checkpoint import Checkpoints
-from belief_jax.ppo import PPO
+from belief_jax.learners.ppo import PPO
 from belief_jax.runner import NonFiniteError, run
 from belief_jax.train import Trainer
 from experiments.train import parse
 
-FLAGS = ["--env", "bandit", "--agent", "belief", "--env-kwargs", "num_arms", "3", "num_pulls",
-         "10", "--iterations-per-chunk", "2", "--num-eval-envs", "8", "--ppo.num-envs", "8",
-         "--ppo.rollout-length", "10", "--ppo.num-minibatches", "2", "--num-seeds", "2",
-         "--network.hidden-size", "8", "--network.torso-sizes", "8",
-         "--network.head-sizes", "8"]
+BASE_FLAGS = ["--env", "bandit", "--agent", "belief", "--env-kwargs", "num_arms", "3",
+              "num_pulls", "10", "--iterations-per-chunk", "2", "--num-eval-envs", "8",
+              "--num-seeds", "2", "--network.hidden-size", "8", "--network.torso-sizes", "8",
+              "--network.head-sizes", "8"]
+PPO_FLAGS = ["--ppo.num-envs", "8", "--ppo.rollout-length", "10", "--ppo.num-minibatches", "2"]
+FLAGS = [*BASE_FLAGS, *PPO_FLAGS]  # the default learner is ppo
+SVG_FLAGS = ["--learner", "svg0", "--svg0.num-envs", "8", "--svg0.rollout-length", "5",
+             "--svg0.sequence-length", "4", "--svg0.batch-size", "4", "--svg0.replay-size",
+             "400", "--svg0.min-replay", "80", "--svg0.replay-ratio", "0.05"]
 ENV = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
 
 
+def _with_base(flags) -> list[str]:
+    """Only the chosen learner's flags exist: the PPO ones go with the default learner."""
+    return [*(BASE_FLAGS if "--learner" in flags else FLAGS), *flags]
+
+
 def _cli(*flags, env=ENV):
-    return [sys.executable, "-m", "experiments.train", *FLAGS, *flags]
+    return [sys.executable, "-m", "experiments.train", *_with_base(flags)]
 
 
 def _final_params(out: Path, flags: list[str]):
-    config, _, _ = parse([*FLAGS, *flags])
+    config, _, _ = parse(_with_base(flags))
     trainer = Trainer(config)
     like = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.key(0), 2))
     checkpoints = Checkpoints(out / "checkpoints")
@@ -55,11 +64,6 @@ def _wait_for_checkpoint(out: Path, chunk: int, process, timeout=300):
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.005)
     raise TimeoutError
-
-
-SVG_FLAGS = ["--learner", "svg0", "--svg0.num-envs", "8", "--svg0.rollout-length", "5",
-             "--svg0.sequence-length", "4", "--svg0.batch-size", "4", "--svg0.replay-size",
-             "400", "--svg0.min-replay", "80", "--svg0.replay-ratio", "0.05"]
 
 
 @pytest.mark.parametrize("learner", ["ppo", "svg0"])
@@ -220,10 +224,11 @@ run(config, sys.argv[1], log=lambda s: None)
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("learner, flags", [
-    ("ppo", ["--ppo.num-envs", "64", "--ppo.num-minibatches", "4"]),
-    ("svg0", ["--svg0.num-envs", "64", "--svg0.sequence-length", "10"])])
-def test_update_is_split_across_devices(learner, flags):
+@pytest.mark.parametrize("flags", [
+    ["--learner", "ppo", "--ppo.num-envs", "64", "--ppo.num-minibatches", "4",
+     "--ppo.rollout-length", "10"],
+    ["--learner", "svg0", "--svg0.num-envs", "64", "--svg0.sequence-length", "10"]])
+def test_update_is_split_across_devices(flags):
     """On 2 devices each device must compute its half of the rollout and of the update, not
     the whole update: PPO's shuffled minibatches and SVG(0)'s batches sampled from the
     replicated replay come out replicated unless the update pins them back onto the devices.
@@ -238,15 +243,15 @@ from experiments.train import parse
 config, _, _ = parse(sys.argv[1:])
 for devices in (1, 2):
     trainer = Trainer(config.replace(num_devices=devices))
-    mesh = make_mesh(devices, config.learner_config.num_envs)
+    mesh = make_mesh(devices, config.learner.num_envs, config.learner.name)
     keys = jax.random.split(jax.random.key(0), config.num_seeds)
     state = jax.jit(over_seeds(trainer.init, config.num_seeds))(keys)
     state = jax.device_put(state, state_shardings(state, mesh))
     print(compile_chunk(trainer, state, mesh).cost_analysis()["flops"])
 """
     env = {**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = subprocess.run([sys.executable, "-c", script, *FLAGS, "--learner", learner,
-                             *flags], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", script, *BASE_FLAGS, *flags], env=env,
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     one, two = map(float, result.stdout.split()[-2:])
     # with the hint: ppo 0.57, svg0 0.61; without it 0.89 and 0.98
@@ -265,10 +270,12 @@ def test_no_compilation_after_the_first_chunk(tmp_path, learner):
     checkpointing) compiles again in later chunks."""
     from jax._src import dispatch, monitoring
 
-    config, _, _ = parse([*FLAGS, "--learner", learner, "--total-env-steps", "960",
-                          "--svg0.num-envs", "8", "--svg0.rollout-length", "10",
-                          "--svg0.min-replay", "80", "--svg0.batch-size", "4",
-                          "--svg0.sequence-length", "5", "--svg0.replay-size", "400"])
+    learner_flags = {"ppo": PPO_FLAGS,
+                     "svg0": ["--svg0.num-envs", "8", "--svg0.rollout-length", "10",
+                              "--svg0.min-replay", "80", "--svg0.batch-size", "4",
+                              "--svg0.sequence-length", "5", "--svg0.replay-size", "400"]}
+    config, _, _ = parse([*BASE_FLAGS, "--learner", learner, "--total-env-steps", "960",
+                          *learner_flags[learner]])
     events: list[str] = []
 
     def on_compile(event, duration, **_):

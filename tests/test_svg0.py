@@ -6,7 +6,7 @@ import pytest
 
 from belief_jax import NetworkConfig, TrainConfig, Trainer, make_train
 from belief_jax.config import SVGConfig
-from belief_jax.svg0 import retrace_targets
+from belief_jax.learners.svg0 import retrace_targets
 
 
 def retrace_reference(q, v, r, discount, log_rho, lam):
@@ -51,13 +51,13 @@ def test_retrace_on_policy_with_lambda_one_is_the_discounted_return_plus_bootstr
 
 def _tiny(agent="belief", env="bandit", **svg):
     return TrainConfig(
-        env=env, agent=agent, learner="svg0", total_env_steps=8 * 5 * 8,
+        env=env, agent=agent, total_env_steps=8 * 5 * 8,
         iterations_per_chunk=4, num_eval_envs=4,
         env_kwargs={"num_arms": 3, "num_pulls": 10} if env == "bandit" else {
             "episode_length": 10},
         network=NetworkConfig(hidden_size=8, torso_sizes=(8,), head_sizes=(8,),
                               policy_core="recurrent"),
-        svg0=SVGConfig(num_envs=8, rollout_length=5, sequence_length=4, batch_size=4,
+        learner=SVGConfig(num_envs=8, rollout_length=5, sequence_length=4, batch_size=4,
                        replay_size=400, min_replay=80, replay_ratio=0.05, **svg))
 
 
@@ -66,8 +66,7 @@ def test_replayed_sequences_start_from_the_actors_recurrent_state():
     trainer = Trainer(_tiny())
     state = jax.jit(trainer.init)(jax.random.key(0))
     params = trainer.learner.acting_params(state.learner)
-    step = jax.jit(lambda actor, key: trainer.env_step(params, trainer.train_env, False,
-                                                       actor, key))
+    step = jax.jit(lambda actor, key: trainer.acting.step(params, actor, key))
     actor, actor_carries, transitions = state.actor, [], []
     for t in range(12):
         actor_carries.append(actor.carry)  # the state the actor has before step t
@@ -108,13 +107,14 @@ def test_belief_network_gets_no_rl_gradient_under_svg0():
     p = state.learner.params
 
     def rl_only(params):
-        net = trainer.config.network
-        learner.network = NetworkConfig(**{**net.__dict__, "aux_weight": 0.0})
+        agent = learner.agent
+        learner.agent = agent.clone(config=NetworkConfig(**{**agent.config.__dict__,
+                                                            "aux_weight": 0.0}))
         try:
             return learner.loss(params, state.learner.target_params, state.learner.log_alpha,
                                 batch, jax.random.key(2))[0]
         finally:
-            learner.network = net
+            learner.agent = agent
 
     grads = jax.grad(rl_only)(p)["agent"]["params"]
     for name in ("belief_core", "belief_head"):

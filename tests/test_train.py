@@ -9,7 +9,7 @@ TINY = TrainConfig(
     env="bandit", agent="belief", env_kwargs={"num_arms": 3, "num_pulls": 8},
     total_env_steps=4 * 8 * 4, iterations_per_chunk=2, num_eval_envs=4,
     network=NetworkConfig(hidden_size=8, torso_sizes=(8,), head_sizes=(8,)),
-    ppo=PPOConfig(num_envs=4, rollout_length=8, num_epochs=2, num_minibatches=2))
+    learner=PPOConfig(num_envs=4, rollout_length=8, num_epochs=2, num_minibatches=2))
 
 
 def _leaves(tree):
@@ -60,6 +60,12 @@ def test_chunked_and_unchunked_training_agree():
     np.testing.assert_allclose(metrics_a["loss"].reshape(-1), np.concatenate(losses), rtol=1e-5)
 
 
+def _rollout(trainer, state, key=1):
+    rollout = jax.jit(trainer.acting.rollout, static_argnums=3)
+    return rollout(state.learner.params, state.actor, jax.random.key(key),
+                   trainer.config.learner.rollout_length)
+
+
 def test_first_update_sees_the_actors_log_probs():
     """The update re-runs the policy on the stored belief and IB noise; before any gradient
     step it must give back exactly the log-probabilities the actor sampled with."""
@@ -69,8 +75,7 @@ def test_first_update_sees_the_actors_log_probs():
                        ib_belief=0.1, policy_core="recurrent"))):
         trainer = Trainer(config)
         state = trainer.init(jax.random.key(0))
-        _, rollout, _ = jax.jit(trainer.rollout)(state.learner.params, state.actor,
-                                                 jax.random.key(1))
+        _, rollout, _ = _rollout(trainer, state)
         out = trainer.learner.forward(state.learner.params, rollout.start_carry,
                                       rollout.transitions)
         from belief_jax.agents import policy_distribution
@@ -83,17 +88,22 @@ def test_first_update_sees_the_actors_log_probs():
 def test_rollout_records_trial_returns_and_the_true_task():
     trainer = Trainer(TINY)
     state = trainer.init(jax.random.key(0))
-    actor, rollout, completed = jax.jit(trainer.rollout)(state.learner.params, state.actor,
-                                                         jax.random.key(1))
+    actor, rollout, completed = _rollout(trainer, state)
     tr = rollout.transitions
     # one 8-pull trial per rollout: it ends at the last step and its return is the reward sum
     np.testing.assert_array_equal(tr.trial_end[-1], True)
     np.testing.assert_allclose(completed[-1], tr.reward.sum(0))
     np.testing.assert_allclose(tr.task_info[0], state.actor.env_state.env_state.task.arm_probs)
     assert bool(actor.next_input.trial_start.all())
-    # the next input carries the previous action one-hot and reward
+    # the next input carries the previous action one-hot and reward...
     np.testing.assert_allclose(tr.inputs.prev_action[1:].argmax(-1), tr.action[:-1])
     np.testing.assert_allclose(tr.inputs.prev_reward[1:], tr.reward[:-1])
+    # ...except at a new trial's first step, which sees zeros as after a reset: the last
+    # trial's action and reward say nothing about the new task
+    assert float(np.abs(tr.reward[-1]).sum()) > 0  # there was a reward to leak
+    np.testing.assert_array_equal(actor.next_input.prev_action, 0.0)
+    np.testing.assert_array_equal(actor.next_input.prev_reward, 0.0)
+    np.testing.assert_array_equal(tr.inputs.prev_action[0], 0.0)
 
 
 @pytest.mark.parametrize("agent,env,env_kwargs", [
@@ -102,7 +112,7 @@ def test_rollout_records_trial_returns_and_the_true_task():
     ("aux_head", "numpad", {"task_info": "index"}), ("belief", "numpad", {"physics": "mjx"})])
 def test_every_agent_trains_on_the_ball_envs(agent, env, env_kwargs):
     config = TINY.replace(env=env, agent=agent, env_kwargs={"episode_length": 8, **env_kwargs},
-                          ppo=PPOConfig(num_envs=4, rollout_length=8, num_minibatches=2))
+                          learner=PPOConfig(num_envs=4, rollout_length=8, num_minibatches=2))
     state, (metrics, evaluation) = jax.jit(make_train(config))(jax.random.key(0))
     assert np.isfinite(np.asarray(metrics["loss"])).all()
     assert np.isfinite(np.asarray(evaluation["validation_return"])).all()
@@ -116,7 +126,7 @@ def test_bandit_policy_improves_quickly_with_a_belief():
                          num_eval_envs=512,
                          network=NetworkConfig(hidden_size=32, torso_sizes=(64,),
                                                head_sizes=(64,)),
-                         ppo=PPOConfig(num_envs=64, rollout_length=30, gamma=0.9,
+                         learner=PPOConfig(num_envs=64, rollout_length=30, gamma=0.9,
                                        gae_lambda=0.8, learning_rate=3e-3, max_grad_norm=100.0))
     _, (metrics, evaluation) = jax.jit(make_train(config))(jax.random.key(0))
     first, last = np.asarray(metrics["train_return"])[0, :5].mean(), float(

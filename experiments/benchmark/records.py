@@ -11,25 +11,26 @@ steps_per_s, compile_s, peak_mem_mb.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import resource
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import tyro
 
 import envs
-from belief_jax.config import TrainConfig
-from belief_jax.parallel import make_mesh, state_shardings
-from belief_jax.train import Trainer, over_seeds
-from experiments.peer_gru_ppo import GRUPPO
-from experiments.presets import preset
+from experiments.benchmark.harness import (
+    _config,
+    _rate,
+    acting_timing,
+    env_only_timing,
+    parse_env,
+    peak_mem_mb,
+    train,
+    train_timing,
+)
+from experiments.benchmark.peers import BRAX_NAMES, peer_brax_ppo, peer_gru_timing
 
 
 @dataclass(frozen=True)
@@ -55,193 +56,6 @@ class BenchmarkConfig:
     quick: bool = False
     """small sizes that finish on a laptop CPU in a few minutes"""
     json: Path = Path("runs/benchmark.json")
-
-
-def peak_mem_mb() -> float:
-    stats = jax.devices()[0].memory_stats() or {}
-    if "peak_bytes_in_use" in stats:
-        return stats["peak_bytes_in_use"] / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-class Timing:
-    """A compiled function with fixed inputs, warmed up once; `run()` times one more call."""
-
-    def __init__(self, fn, *args, out_shardings=None, mesh=None):
-        start = time.perf_counter()
-        with contextlib.nullcontext() if mesh is None else jax.set_mesh(mesh):
-            self.compiled = jax.jit(fn, out_shardings=out_shardings).lower(*args).compile()
-        self.compile_s = time.perf_counter() - start
-        self.args = args
-        jax.block_until_ready(self.compiled(*args))  # warm caches
-        self.runs: list[float] = []
-
-    def run(self) -> None:
-        start = time.perf_counter()
-        jax.block_until_ready(self.compiled(*self.args))
-        self.runs.append(time.perf_counter() - start)
-
-
-def parse_env(spec: str) -> tuple[str, dict]:
-    """`numpad` or `numpad:physics=mjx,episode_length=100` -> (name, kwargs)."""
-    name, _, rest = spec.partition(":")
-    kwargs = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        try:
-            kwargs[key] = int(value)
-        except ValueError:
-            try:
-                kwargs[key] = float(value)
-            except ValueError:
-                kwargs[key] = value
-    return name, kwargs
-
-
-def env_only_timing(env_spec: str, num_envs: int, steps: int) -> tuple[Timing, int]:
-    name, kwargs = parse_env(env_spec)
-    env = envs.make(name, **kwargs)
-    trial = envs.TrialWrapper(env)
-
-    def run(key):
-        _, state = jax.vmap(trial.reset)(jax.random.split(key, num_envs))
-
-        def step(state, key):
-            action_key, step_key = jax.random.split(key)
-            actions = jax.vmap(env.action_space.sample)(jax.random.split(action_key, num_envs))
-            _, state, reward, _, _ = jax.vmap(trial.step)(
-                jax.random.split(step_key, num_envs), state, actions)
-            return state, reward.sum()
-        return jax.lax.scan(step, state, jax.random.split(key, steps))[1].sum()
-
-    return Timing(run, jax.random.key(0)), num_envs * steps
-
-
-def _config(env_spec: str, agent: str, learner: str, num_envs: int, num_seeds: int = 1,
-            num_devices: int = 1) -> TrainConfig:
-    env, kwargs = parse_env(env_spec)
-    base = preset(env, learner, quick=True)
-    base = base.replace(env_kwargs={**base.env_kwargs, **kwargs})
-    if learner == "svg0":
-        svg0 = dataclasses.replace(base.svg0, num_envs=num_envs,
-                                   replay_size=max(base.svg0.replay_size, 200 * num_envs),
-                                   min_replay=0)
-        return base.replace(agent=agent, svg0=svg0, iterations_per_chunk=20, num_eval_envs=8,
-                            num_seeds=num_seeds, num_devices=num_devices)
-    ppo = dataclasses.replace(base.ppo, num_envs=num_envs)
-    return base.replace(agent=agent, ppo=ppo, iterations_per_chunk=2, num_eval_envs=8,
-                        num_seeds=num_seeds, num_devices=num_devices)
-
-
-def acting_timing(config: TrainConfig, steps: int) -> tuple[Timing, int]:
-    trainer = Trainer(config)
-    state = jax.jit(trainer.init)(jax.random.key(0))
-    params = trainer.learner.acting_params(state.learner)
-
-    def run(params, actor, key):
-        step = lambda a, k: trainer.env_step(params, trainer.train_env, False, a, k)
-        return jax.lax.scan(step, actor, jax.random.split(key, steps))[1][1].sum()
-
-    timing = Timing(run, params, state.actor, jax.random.key(1))
-    return timing, config.learner_config.num_envs * steps
-
-
-def train_timing(config: TrainConfig) -> tuple[Timing, int]:
-    """One chunk, seeds vmapped and envs sharded as in the runner; excludes validation.
-    Returns the timing and the env steps one run takes."""
-    trainer = Trainer(config)
-    mesh = make_mesh(config.num_devices, config.learner_config.num_envs)
-    keys = jax.random.split(jax.random.key(0), config.num_seeds)
-    state = jax.jit(over_seeds(trainer.init, config.num_seeds))(keys)
-    shardings = state_shardings(state, mesh)
-    state = jax.device_put(state, shardings)
-
-    def run(state):
-        return jax.lax.scan(trainer.iteration, state, None, config.iterations_per_chunk)
-
-    timing = Timing(over_seeds(run, config.num_seeds), state, out_shardings=(shardings, None),
-                    mesh=mesh)
-    steps = config.iterations_per_chunk * config.learner_config.steps_per_iteration
-    return timing, steps * config.num_seeds
-
-
-def train(config: TrainConfig, repeats: int = 3) -> dict:
-    timing, steps = train_timing(config)
-    for _ in range(repeats):
-        timing.run()
-    return _rate(timing, steps)
-
-
-def _rate(timing: Timing, steps: int, last: int | None = None) -> dict:
-    """steps/s of the fastest run (of the `last` ones, if given) and the compile time."""
-    runs = timing.runs[-last:] if last else timing.runs
-    return {"steps_per_s": steps / min(runs), "compile_s": timing.compile_s}
-
-
-BRAX_NAMES = {"cheetah_vel": "halfcheetah", "quadruped_semicircle": "ant"}
-
-
-def _restore_device_put_replicated() -> None:
-    """brax 0.14's PPO trainer calls `jax.device_put_replicated`, which JAX 0.10 removed.
-    Restored here for the peer only, as pmap's own placement of stacked copies (placing them
-    any other way made the trainer compile its epoch again on the second call)."""
-    if hasattr(jax, "device_put_replicated"):
-        return
-
-    def device_put_replicated(tree, devices):
-        stacked = jax.tree.map(lambda a: jnp.stack([jnp.asarray(a)] * len(devices)), tree)
-        return jax.pmap(lambda t: t, devices=devices)(stacked)
-
-    jax.device_put_replicated = device_put_replicated
-
-
-def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -> dict:
-    """brax's own PPO on the same brax body with our batch shape: num_envs, unroll length,
-    epochs and minibatches of `config.ppo`, episode length 200, on as many devices as
-    `config.num_devices` (brax's trainer would otherwise use them all). Its training steps/s
-    (`training/sps`, evaluation excluded) is the best of `repeats` training epochs of three
-    iterations each, after two that include compilation. `between()` runs after each epoch
-    (the benchmark times its own loops there, interleaved with brax's epochs)."""
-    _restore_device_put_replicated()
-    from brax import envs as brax_envs
-    from brax.training.agents.ppo import train as brax_ppo
-
-    ppo = config.ppo
-    body = brax_envs.get_environment(BRAX_NAMES[config.env], backend="mjx")
-    per_step = ppo.num_envs * ppo.rollout_length
-    num_epochs = 2 + repeats
-    sps, walltime = [], []
-
-    def progress(_, metrics):
-        if "training/sps" in metrics:
-            sps.append(float(metrics["training/sps"]))
-            walltime.append(float(metrics["training/walltime"]))
-            between()
-
-    brax_ppo.train(environment=body, num_timesteps=num_epochs * 3 * per_step,
-                   episode_length=200, num_envs=ppo.num_envs, unroll_length=ppo.rollout_length,
-                   batch_size=ppo.num_envs // ppo.num_minibatches,
-                   num_minibatches=ppo.num_minibatches, num_updates_per_batch=ppo.num_epochs,
-                   num_evals=num_epochs + 1, num_eval_envs=8, normalize_observations=False,
-                   seed=0, progress_fn=progress, max_devices_per_host=config.num_devices)
-    epochs = np.diff([0.0, *walltime])
-    # compile time ≈ what the two compiling epochs took beyond a steady-state epoch
-    return {"steps_per_s": max(sps[2:]),
-            "compile_s": float(epochs[0] + epochs[1] - 2 * epochs[2:].min())}
-
-
-def peer_gru_timing(config: TrainConfig) -> tuple[Timing, int]:
-    """The single-file GRU recurrent PPO (`experiments.peer_gru_ppo`) on the same env with
-    our PPO shape, timed like `train`: `iterations_per_chunk` iterations in one jit."""
-    ppo = config.ppo
-    peer = GRUPPO(envs.make(config.env, **config.env_kwargs), ppo.num_envs, ppo.rollout_length,
-                  ppo.num_epochs, ppo.num_minibatches, ppo.gamma, ppo.gae_lambda)
-    state = jax.jit(peer.init)(jax.random.key(0))
-
-    def run(state):
-        return jax.lax.scan(peer.iteration, state, None, config.iterations_per_chunk)
-
-    return Timing(run, state), config.iterations_per_chunk * ppo.num_envs * ppo.rollout_length
 
 
 def has_peer(kind: str, env: str, action_space) -> bool:

@@ -12,6 +12,7 @@ The sequence forward starts from the recurrent state stored with the sequence's 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
@@ -19,13 +20,87 @@ import jax.numpy as jnp
 import optax
 import rlax
 
-from belief_jax.agents import Agent, AgentOutput, QHead, policy_distribution
-from belief_jax.config import NetworkConfig, SVGConfig
+from belief_jax.agents import Agent, QHead, policy_distribution
+from belief_jax.agents.config import NetworkConfig
+from belief_jax.learners.base import LearnerConfig, register
 from belief_jax.losses import aux_and_ib_loss
 from belief_jax.parallel import shard_envs
-from belief_jax.ppo import Rollout, Transition
 from belief_jax.replay import add_time_major, make_sequence_buffer, sample_time_major
+from belief_jax.types import AgentOutput, Rollout, RolloutSpec, Transition
+from belief_jax.validation import choice, non_negative, positive, unit_interval
 from envs.core import Discrete
+
+TARGET_UPDATES = ("polyak", "periodic")
+
+
+@register
+@dataclass(frozen=True)
+class SVGConfig(LearnerConfig):
+    """Entropy-regularised SVG(0) with a Retrace critic, learning from sequence replay."""
+
+    name = "svg0"
+    spec = RolloutSpec(squash_actions=True, record_carry=True, store_belief_features=False,
+                       value_head=False, off_policy=True)
+    # SVG(0) iterations are short (640 env steps): 100 per chunk keeps validation, which
+    # runs once per chunk, a small share of the time.
+    iterations_per_chunk = 100
+
+    num_envs: int = 64
+    rollout_length: int = 10
+    """env steps per env between learning phases"""
+    sequence_length: int = 20
+    """length of replayed sequences; at most one trial"""
+    batch_size: int = 32
+    """sequences per gradient step"""
+    replay_size: int = 100_000
+    """env steps kept in replay (over all envs)"""
+    min_replay: int = 5_000
+    """env steps in replay before learning starts"""
+    replay_ratio: float = 0.01
+    """gradient steps per env step"""
+    gamma: float = 0.99
+    retrace_lambda: float = 1.0
+    learning_rate: float = 3e-4
+    max_grad_norm: float = 40.0
+    target_update: str = "periodic"
+    """polyak or periodic"""
+    target_period: int = 100
+    """gradient steps between target-network copies (periodic)"""
+    polyak_tau: float = 0.005
+    alpha: float = 0.01
+    """entropy weight α (initial value when tuned)"""
+    tune_alpha: bool = False
+    """tune α towards target_entropy"""
+    alpha_learning_rate: float = 3e-5
+    """Adam step size of log α; small, so α anneals over the run instead of collapsing"""
+    target_entropy: float | None = None
+    """None: −|A| for continuous actions, 0.5·log n for n discrete actions"""
+
+    def validate(self) -> None:
+        positive(self, "svg0.", "num_envs", "rollout_length", "sequence_length", "batch_size",
+                 "replay_size", "replay_ratio", "learning_rate", "alpha_learning_rate",
+                 "max_grad_norm", "target_period", "polyak_tau")
+        non_negative(self, "svg0.", "min_replay", "alpha")
+        unit_interval(self, "svg0.", "gamma", "retrace_lambda")
+        choice("svg0.target_update", self.target_update, TARGET_UPDATES)
+        if self.replay_size < self.batch_size * self.sequence_length:
+            raise ValueError(f"svg0.replay_size={self.replay_size} is smaller than one batch "
+                             f"(svg0.batch_size x svg0.sequence_length = "
+                             f"{self.batch_size * self.sequence_length})")
+        if self.replay_size // self.num_envs < max(self.sequence_length,
+                                                    self.min_replay // self.num_envs):
+            raise ValueError(f"svg0.replay_size={self.replay_size} holds fewer steps per env "
+                             "than svg0.sequence_length or svg0.min_replay need")
+
+    @property
+    def updates_per_iteration(self) -> int:
+        return max(1, round(self.replay_ratio * self.steps_per_iteration))
+
+    def trial_bounded_lengths(self) -> dict[str, int]:
+        return {**super().trial_bounded_lengths(), "svg0.sequence_length": self.sequence_length}
+
+    def make(self, agent: Agent, network: NetworkConfig) -> SVG0:
+        return SVG0(agent, network, self)
 
 
 class SVGState(NamedTuple):
@@ -53,9 +128,10 @@ def retrace_targets(q_taken: jax.Array, v: jax.Array, rewards: jax.Array, discou
 
 
 class SVG0:
-    squash_actions = True
-    record_carry = True
-    store_belief_features = False
+    spec = SVGConfig.spec
+    metric_names = ("loss", "critic_loss", "policy_loss", "entropy", "alpha", "q_mean",
+                    "importance_weight", "grad_norm", "learning", "aux_log_likelihood",
+                    "ib_kl_belief", "ib_kl_policy", "ib_kl_critic")
 
     def __init__(self, agent: Agent, network: NetworkConfig, config: SVGConfig):
         self.agent, self.network, self.config = agent, network, config
@@ -142,8 +218,7 @@ class SVG0:
         policy_loss = -jnp.mean(expected_q + alpha * entropy)
         alpha_loss = log_alpha * jnp.mean(jax.lax.stop_gradient(entropy) - self.target_entropy)
 
-        aux, aux_metrics = aux_and_ib_loss(out, batch.task_info, self.network,
-                                           self.agent.task_info_spec)
+        aux, aux_metrics = aux_and_ib_loss(out, batch.task_info, self.agent)
         total = critic_loss + policy_loss + aux
         return total + alpha_loss, {
             "loss": total, "critic_loss": critic_loss, "policy_loss": policy_loss,

@@ -1,0 +1,119 @@
+"""The acting side of the loop: stepping vectorised envs with the agent, rollouts for the
+learner, whole validation trials, and the belief along recorded trials.
+
+An `Acting` binds one agent to one trial env (training envs with their task set, or
+validation envs with fresh tasks); what each transition stores follows the learner's
+`RolloutSpec`. Every method is pure and jittable; batches are [num_envs, ...] per step and
+time-major [T, num_envs, ...] when stacked.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+import envs
+from belief_jax.agents import Agent, encode_action, policy_distribution, sample_ib_noise
+from belief_jax.types import ActorState, AgentInput, Rollout, RolloutSpec, Transition
+
+
+def _add_time(tree):
+    return jax.tree.map(lambda a: a[None], tree)
+
+
+class Acting:
+    def __init__(self, agent: Agent, env: envs.TrialWrapper, spec: RolloutSpec,
+                 task_target: str, deterministic_ib: bool):
+        self.agent, self.env, self.spec = agent, env, spec
+        self.task_target = task_target
+        self.deterministic_ib = deterministic_ib
+        # A task id exists only inside a finite task set: fresh validation tasks have none.
+        self.has_task_info = task_target == "embedding" or env.task_set is not None
+
+    def first_input(self, obs: jax.Array) -> AgentInput:
+        batch = obs.shape[0]
+        return AgentInput(obs=obs, prev_action=jnp.zeros((batch, self.agent.action_space.size)),
+                          prev_reward=jnp.zeros(batch), episode_start=jnp.ones(batch),
+                          trial_start=jnp.ones(batch, bool))
+
+    def reset(self, key: jax.Array, num_envs: int, tasks: Any = None) -> ActorState:
+        """Starts a trial in each env: fresh tasks from the env, or the given `tasks` (a pytree
+        with a leading axis of `num_envs`)."""
+        keys = jax.random.split(key, num_envs)
+        obs, env_state = jax.vmap(self.env.reset)(keys) if tasks is None else \
+            jax.vmap(self.env.reset_to)(keys, tasks)
+        return ActorState(env_state=env_state, next_input=self.first_input(obs),
+                          carry=self.agent.initial_carry(num_envs),
+                          trial_return=jnp.zeros(num_envs))
+
+    def task_info(self, env_state: envs.TrialState, num_envs: int) -> jax.Array:
+        if not self.has_task_info:
+            return jnp.zeros(num_envs, jnp.int32)
+        return jax.vmap(lambda s: self.env.task_info(s, self.task_target).value)(env_state)
+
+    def step(self, params: dict, actor: ActorState, key: jax.Array
+             ) -> tuple[ActorState, tuple[Transition, jax.Array]]:
+        """Act in every env once and step them; returns the transition to store and the
+        return of each trial that ended at this step (0 elsewhere)."""
+        noise_key, action_key, step_key = jax.random.split(key, 3)
+        x = actor.next_input
+        num_envs = x.prev_reward.shape[0]
+        noise = sample_ib_noise(noise_key, self.agent.config, (num_envs,), self.deterministic_ib)
+        carry, out = self.agent.apply(params, actor.carry, _add_time(x), _add_time(noise))
+        out = jax.tree.map(lambda a: a[0], out)
+        dist = policy_distribution(out.policy_params, self.agent.action_space,
+                                   self.spec.squash_actions)
+        action, log_prob = dist.sample_and_log_prob(seed=action_key)
+
+        obs, env_state, reward, episode_end, info = jax.vmap(self.env.step)(
+            jax.random.split(step_key, num_envs), actor.env_state, action)
+        store = self.agent.traits.reuses_belief_features and self.spec.store_belief_features
+        transition = Transition(
+            inputs=x, noise=noise, belief_features=out.belief if store else
+            jnp.zeros((num_envs, 0)), action=action, log_prob=log_prob, value=out.value,
+            reward=reward, trial_end=info.trial_end,
+            task_info=self.task_info(actor.env_state, num_envs),
+            carry=actor.carry if self.spec.record_carry else None)
+        # A new trial starts from zeros for the previous action and reward, as at reset: the
+        # last trial's outcome says nothing about the new task.
+        fresh = info.trial_end
+        next_input = AgentInput(
+            obs=obs, prev_action=jnp.where(fresh[:, None], 0.0,
+                                           encode_action(action, self.agent.action_space)),
+            prev_reward=jnp.where(fresh, 0.0, reward),
+            episode_start=episode_end.astype(jnp.float32), trial_start=fresh)
+        completed = jnp.where(fresh, actor.trial_return + reward, 0.0)
+        actor = ActorState(env_state=env_state, next_input=next_input, carry=carry,
+                           trial_return=jnp.where(fresh, 0.0, actor.trial_return + reward))
+        return actor, (transition, completed)
+
+    def rollout(self, params: dict, actor: ActorState, key: jax.Array, length: int
+                ) -> tuple[ActorState, Rollout, jax.Array]:
+        """`length` steps of every env; the rollout, and [length, num_envs] trial returns."""
+        keys = jax.random.split(key, length)
+        end_actor, (transitions, completed) = jax.lax.scan(
+            lambda a, k: self.step(params, a, k), actor, keys)
+        # V of the state after the last step, for bootstrapping a rollout cut mid-trial.
+        zero_noise = sample_ib_noise(key, self.agent.config, actor.trial_return.shape, True)
+        _, out = self.agent.apply(params, end_actor.carry, _add_time(end_actor.next_input),
+                                  _add_time(zero_noise))
+        rollout = Rollout(transitions=transitions, start_carry=actor.carry,
+                          last_value=out.value[0])
+        return end_actor, rollout, completed
+
+    def trials(self, params: dict, key: jax.Array, num_envs: int, tasks: Any = None
+               ) -> tuple[ActorState, Transition, jax.Array]:
+        """One whole trial in each of `num_envs` envs (fresh tasks, or the given `tasks`):
+        the start state, the [T, num_envs] transitions and each env's trial return."""
+        reset_key, run_key = jax.random.split(key)
+        actor = self.reset(reset_key, num_envs, tasks)
+        keys = jax.random.split(run_key, self.env.trial_length)
+        _, (transitions, completed) = jax.lax.scan(lambda a, k: self.step(params, a, k),
+                                                   actor, keys)
+        return actor, transitions, completed.sum(0)
+
+    def belief_over(self, params: dict, actor: ActorState, transitions: Transition):
+        """The belief's parameters [T, B, ...] along recorded trials (None without one)."""
+        _, out = self.agent.apply(params, actor.carry, transitions.inputs, transitions.noise)
+        return out.belief

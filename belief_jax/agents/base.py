@@ -1,0 +1,117 @@
+"""What every agent kind shares: the kind's declaration (`AgentKind`), the torso result
+it hands to the common heads, and the policy/critic utilities used by acting and learners."""
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from belief_jax.agents.config import NetworkConfig
+from belief_jax.networks import MLP, RecurrentCore
+from belief_jax.types import AgentInput, Carry, IBNoise
+from envs.core import Box, Discrete, TaskInfoSpec
+
+
+class Torso(NamedTuple):
+    """What a kind's torso gives the shared policy and critic heads."""
+
+    carry: Carry
+    policy_h: jax.Array
+    critic_h: jax.Array
+    belief: jax.Array | None  # belief distribution parameters (None without a belief)
+    kl_belief: jax.Array      # per-row KL of the belief's bottleneck (or pearl's posterior)
+
+
+class AgentKind:
+    """One agent architecture. A kind is a module under `belief_jax.agents` defining a
+    subclass of this and one line in `agents.registry`; code outside the agents package
+    reads only these declarations, never the kind's name.
+
+    `torso` runs inside the `Agent` module's compact call, so the flax submodules it creates
+    are the agent's own (their names are the parameter paths)."""
+
+    name: ClassVar[str]
+    has_belief: ClassVar[bool] = False
+    """outputs a belief over the task info, trained by the auxiliary log loss"""
+    reuses_belief_features: ClassVar[bool] = False
+    """the update can feed back the belief features computed at acting time"""
+    requires_off_policy: ClassVar[bool] = False
+    """trains only with an off-policy learner"""
+
+    @staticmethod
+    def initial_carry(config: NetworkConfig, batch: int) -> Carry:
+        raise NotImplementedError
+
+    @staticmethod
+    def torso(config: NetworkConfig, spec: TaskInfoSpec, carry: Carry, flat: jax.Array,
+              x: AgentInput, noise: IBNoise, belief_features: jax.Array | None) -> Torso:
+        raise NotImplementedError
+
+    @staticmethod
+    def kl_belief_weight(config: NetworkConfig) -> float:
+        """β of `Torso.kl_belief` in the loss."""
+        return config.ib_belief
+
+
+def core(config: NetworkConfig, name: str, carry: Carry, inputs: jax.Array, x: AgentInput):
+    """A recurrent core named `name`, reset at trial starts."""
+    return RecurrentCore(config.cell, config.hidden_size, name=name)(carry, inputs,
+                                                                     x.trial_start)
+
+
+def zero_core_carry(config: NetworkConfig, batch: int) -> Carry:
+    return RecurrentCore.initial_carry(config.cell, batch, config.hidden_size)
+
+
+def zero_kl(flat: jax.Array) -> jax.Array:
+    return jnp.zeros(flat.shape[:-1])
+
+
+class QHead(nn.Module):
+    """Q(h, ·) for discrete actions (one output per action) or Q(h, a) for continuous ones."""
+
+    sizes: tuple[int, ...]
+    action_space: Discrete | Box
+
+    @nn.compact
+    def __call__(self, h: jax.Array, action: jax.Array | None = None) -> jax.Array:
+        if isinstance(self.action_space, Discrete):
+            return nn.Dense(self.action_space.n, name="q")(MLP(self.sizes, name="torso")(h))
+        x = jnp.concatenate([h, action], axis=-1)
+        return nn.Dense(1, name="q")(MLP(self.sizes, name="torso")(x))[..., 0]
+
+
+def policy_distribution(policy_params: jax.Array, action_space: Discrete | Box,
+                        squash: bool = False):
+    """Categorical, or diagonal Gaussian; `squash` maps the Gaussian through tanh and then
+    affinely onto the Box's [low, high] (SVG(0)'s bounded reparameterised actions, with the
+    log-density corrected)."""
+    if isinstance(action_space, Discrete):
+        return distrax.Categorical(logits=policy_params)
+    mean, log_std = jnp.split(policy_params, 2, axis=-1)
+    if not squash:
+        return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+    base = distrax.Normal(mean, jnp.exp(log_std))
+    low, high = action_space.low, action_space.high
+    bijector = distrax.Tanh() if (low, high) == (-1.0, 1.0) else distrax.Chain(
+        [distrax.ScalarAffine(shift=(high + low) / 2, scale=(high - low) / 2), distrax.Tanh()])
+    return distrax.Independent(distrax.Transformed(base, bijector), 1)
+
+
+def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:
+    """The previous action as the agent sees it: one-hot if discrete, clipped if continuous."""
+    if isinstance(action_space, Discrete):
+        return jax.nn.one_hot(action, action_space.n)
+    return jnp.clip(action, action_space.low, action_space.high)
+
+
+def sample_ib_noise(key: jax.Array, config: NetworkConfig, batch_shape: tuple[int, ...],
+                    deterministic: bool = False) -> IBNoise:
+    shapes = [(*batch_shape, config.ib_size)] * 3 + [(*batch_shape, config.latent_size)]
+    if deterministic:
+        return IBNoise(*(jnp.zeros(shape) for shape in shapes))
+    keys = jax.random.split(key, len(shapes))
+    return IBNoise(*(jax.random.normal(k, shape) for k, shape in zip(keys, shapes, strict=True)))

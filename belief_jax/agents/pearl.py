@@ -1,0 +1,38 @@
+"""`pearl` — the posterior-sampling comparison agent (PEARL-style, Rakelly et al. 2019): a
+context encoder (product of per-transition Gaussians) whose latent z, sampled once per
+episode, conditions feed-forward policy and critic. No privileged information: the RL loss
+plus β·KL(q(z | context) ‖ N(0, I)) with β = `network.pearl_kl`. Trained off-policy."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from belief_jax.agents.base import MLP, AgentKind, Torso
+from belief_jax.networks import PosteriorSamplingEncoder
+
+
+class Pearl(AgentKind):
+    name = "pearl"
+    requires_off_policy = True
+
+    @staticmethod
+    def initial_carry(config, batch):
+        return PosteriorSamplingEncoder.initial_carry(batch, config.latent_size)
+
+    @staticmethod
+    def torso(config, spec, carry, flat, x, noise, belief_features):
+        encoder = PosteriorSamplingEncoder(config.latent_size, config.torso_sizes,
+                                           name="context")
+        context, (z, _, kl) = encoder(carry, flat, x.episode_start, x.trial_start,
+                                      noise.latent)
+        # As in PEARL, the encoder learns from the critic and the KL, not from the actor.
+        policy_h = MLP(config.torso_sizes, name="policy_torso")(
+            jnp.concatenate([flat, jax.lax.stop_gradient(z)], axis=-1))
+        critic_h = MLP(config.torso_sizes, name="critic_torso")(
+            jnp.concatenate([flat, z], axis=-1))
+        return Torso(carry=context, policy_h=policy_h, critic_h=critic_h, belief=None,
+                     kl_belief=kl)
+
+    @staticmethod
+    def kl_belief_weight(config):
+        return config.pearl_kl

@@ -1,0 +1,89 @@
+"""The learner seam, in the style of optax and flashbax: a learner is a small object with
+
+    init(key, agent_params, example: Transition) -> state
+    acting_params(state) -> agent params
+    update(state, rollout: Rollout, key) -> (state, metrics)
+
+plus two declarations: `spec` (a `RolloutSpec`: what acting must store in each transition)
+and `metric_names` (what `update` reports). Its config is a `LearnerConfig` subclass that
+names the learner, validates its own fields and builds it. Adding a learner is one module
+and one `register` call; no code outside that module tests its name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import jax
+
+from belief_jax.types import Rollout, RolloutSpec, Transition
+from belief_jax.validation import Validated
+
+
+class Learner(Protocol):
+    spec: ClassVar[RolloutSpec]
+    metric_names: ClassVar[tuple[str, ...]]
+
+    def init(self, key: jax.Array, agent_params: Any, example: Transition) -> Any: ...
+
+    def acting_params(self, state: Any) -> Any: ...
+
+    def update(self, state: Any, rollout: Rollout, key: jax.Array
+               ) -> tuple[Any, dict[str, jax.Array]]: ...
+
+
+@dataclass(frozen=True)
+class LearnerConfig(Validated):
+    """Fields every learner has; subclasses add their own and set `name`, `spec` and
+    `iterations_per_chunk` (a sensible chunk for the runner's logging)."""
+
+    name: ClassVar[str]
+    spec: ClassVar[RolloutSpec]
+    iterations_per_chunk: ClassVar[int] = 10
+
+    num_envs: int = 64
+    rollout_length: int = 100
+    """env steps per env between updates; at most one trial"""
+
+    def make(self, agent, network) -> Learner:
+        """The learner for `agent` (an `agents.Agent`) and its `NetworkConfig`."""
+        raise NotImplementedError
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.rollout_length
+
+    def trial_bounded_lengths(self) -> dict[str, int]:
+        """Lengths that must fit in one trial, by full field name."""
+        return {f"{self.name}.rollout_length": self.rollout_length}
+
+    def with_num_envs(self, num_envs: int) -> LearnerConfig:
+        """This config with `num_envs` envs (and whatever must change with it)."""
+        return dataclasses.replace(self, num_envs=num_envs)
+
+    def replace(self, **changes) -> LearnerConfig:
+        return dataclasses.replace(self, **changes)
+
+
+_REGISTRY: dict[str, type[LearnerConfig]] = {}
+
+
+def register(config_type: type[LearnerConfig]) -> type[LearnerConfig]:
+    """Makes a learner selectable by name (`--learner NAME`); usable as a class decorator."""
+    _REGISTRY[config_type.name] = config_type
+    return config_type
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def config_type(name: str) -> type[LearnerConfig]:
+    if name not in _REGISTRY:
+        raise ValueError(f"learner={name!r} is not valid; choose one of {list(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def off_policy_names() -> list[str]:
+    return [name for name, cls in _REGISTRY.items() if cls.spec.off_policy]

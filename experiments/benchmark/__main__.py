@@ -1,0 +1,3 @@
+from experiments.benchmark.records import main
+
+main()
