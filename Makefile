@@ -18,10 +18,10 @@ demo: $(STAMP)
 	$(BIN)/python -m experiments.train --env bandit --agent belief --learner ppo --quick --out runs/demo --overwrite
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m slow
+	$(BIN)/python -m pytest -q -n 2 -m slow --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check belief_jax envs experiments tests
