@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from belief_jax import NetworkConfig, TrainConfig, Trainer, make_train
+from belief_jax import NetworkConfig, TrainConfig, Trainer, learners, make_train
 from belief_jax.agents import policy_distribution
 from belief_jax.learners import LearnerConfig, names, register
 from belief_jax.losses import aux_and_ib_loss
@@ -66,7 +66,6 @@ class Reinforce:
         return ReinforceState(optax.apply_updates(state.params, updates), opt_state), metrics
 
 
-@register
 @dataclasses.dataclass(frozen=True)
 class ReinforceConfig(LearnerConfig):
     name = "reinforce"
@@ -84,6 +83,14 @@ class ReinforceConfig(LearnerConfig):
 
     def make(self, agent, network):
         return Reinforce(agent, network, self)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def registered():
+    """Registered for this module's tests only, so other tests see the built-in learners."""
+    register(ReinforceConfig)
+    yield
+    del learners.base._REGISTRY[ReinforceConfig.name]
 
 
 # One fixed task, a 3-armed, 10-pull bandit with arm probabilities (0.93, 0.45, 0.73):
@@ -114,7 +121,9 @@ def test_a_third_learner_runs_through_the_runner_and_the_cli_parser(tmp_path):
                           "--reinforce.learning-rate", "0.01", "--reinforce.num-envs", "64",
                           "--env-kwargs", "num_arms", "3",
                           "num_pulls", "10", "--total-env-steps", "1280",
-                          "--iterations-per-chunk", "1", "--num-eval-envs", "8"])
+                          "--iterations-per-chunk", "1", "--num-eval-envs", "8",
+                          "--agent", "rnn", "--network.hidden-size", "8",
+                          "--network.head-sizes", "8"])
     assert config.learner == ReinforceConfig(learning_rate=0.01)
     with pytest.raises(ValueError, match="reinforce.learning_rate must be positive"):
         ReinforceConfig(learning_rate=0.0)

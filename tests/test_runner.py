@@ -69,7 +69,7 @@ def _wait_for_checkpoint(out: Path, chunk: int, process, timeout=300):
 @pytest.mark.parametrize("learner", ["ppo", "svg0"])
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, learner):
     per_chunk = 8 * 10 * 2 if learner == "ppo" else 8 * 5 * 2
-    steps = ["--total-env-steps", str(per_chunk * 40)]  # 40 chunks
+    steps = ["--total-env-steps", str(per_chunk * 12)]  # 12 chunks; killed after the 2nd
     if learner == "svg0":  # the replay buffer is part of the checkpoint
         steps += SVG_FLAGS
     whole = tmp_path / "whole"
@@ -82,7 +82,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, learner):
     process.send_signal(signal.SIGKILL)
     process.wait()
     saved = Checkpoints(killed / "checkpoints")
-    assert saved.latest() is not None and saved.latest() < 39  # really cut short
+    assert saved.latest() is not None and saved.latest() < 11  # really cut short
     saved.close()
     resumed = subprocess.run(_cli("--out", str(killed), "--resume", *steps), env=ENV,
                              capture_output=True, text=True)
@@ -91,7 +91,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, learner):
 
     assert _metrics(killed) == _metrics(whole)
     (chunk_a, a), (chunk_b, b) = _final_params(whole, steps), _final_params(killed, steps)
-    assert chunk_a == chunk_b == 39
+    assert chunk_a == chunk_b == 11
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(jax.random.key_data(x) if
                                                  jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
