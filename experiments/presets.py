@@ -79,10 +79,7 @@ def preset(env: str, learner: str, quick: bool) -> TrainConfig:
                            total_env_steps=q.steps.get(learner, _DEFAULT_QUICK_STEPS),
                            env_kwargs=dict(q.env_kwargs), num_eval_envs=q.num_eval_envs,
                            iterations_per_chunk=chunk)
-    config = config.with_num_envs(_FULL_SCALE * config.num_envs)
-    if hasattr(config, "replay_size"):  # replay holds the same time per env
-        config = config.replace(replay_size=_FULL_SCALE * config.replay_size)
-    return TrainConfig(env=env, learner=config, total_env_steps=_FULL_STEPS,
+    return TrainConfig(env=env, learner=config.scaled(_FULL_SCALE), total_env_steps=_FULL_STEPS,
                        iterations_per_chunk=chunk)
 
 

@@ -62,6 +62,11 @@ class LearnerConfig(Validated):
         """This config with `num_envs` envs (and whatever must change with it)."""
         return dataclasses.replace(self, num_envs=num_envs)
 
+    def scaled(self, factor: int) -> LearnerConfig:
+        """This config for `factor` times the envs (a larger device): by default only the
+        envs; a learner with state sized per env (a replay) scales that too."""
+        return self.with_num_envs(factor * self.num_envs)
+
     def replace(self, **changes) -> LearnerConfig:
         return dataclasses.replace(self, **changes)
 

@@ -99,6 +99,10 @@ class SVGConfig(LearnerConfig):
     def trial_bounded_lengths(self) -> dict[str, int]:
         return {**super().trial_bounded_lengths(), "svg0.sequence_length": self.sequence_length}
 
+    def scaled(self, factor: int) -> SVGConfig:
+        return self.replace(num_envs=factor * self.num_envs,
+                            replay_size=factor * self.replay_size)
+
     def make(self, agent: Agent, network: NetworkConfig) -> SVG0:
         return SVG0(agent, network, self)
 
