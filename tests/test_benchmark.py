@@ -18,6 +18,7 @@ def test_env_specs_parse_kwargs():
         "semicircle", {"physics": "mjx", "goal_radius": 0.3, "episode_length": 50})
 
 
+@pytest.mark.slow  # seven timed records, each compiled in a fresh benchmark process
 def test_benchmark_writes_records_and_plot(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(

@@ -1,5 +1,6 @@
 """End-to-end learning checks with the quick presets (marker `slow`; `make test-slow`)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -10,9 +11,12 @@ import pytest
 def test_bandit_belief_ppo_quick_beats_thompson_sampling_level(tmp_path):
     """Random scores 50, Thompson sampling ~74, greedy on the posterior mean ~80."""
     out = tmp_path / "bandit"
+    # a real training run: the library's own XLA flags, not the tests' fast-compile ones
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     result = subprocess.run([sys.executable, "-m", "experiments.train", "--env", "bandit",
                              "--agent", "belief", "--learner", "ppo", "--quick", "--out",
-                             str(out)], capture_output=True, text=True, timeout=840)
+                             str(out)], capture_output=True, text=True, timeout=840,
+                            env=env)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["final_validation_return"] >= 70, summary

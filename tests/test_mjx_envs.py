@@ -28,6 +28,7 @@ def _advance(env, key, steps=3):
     return state, step
 
 
+@pytest.mark.slow  # compiles brax's step beside ours: ~35 s of the fast suite's ~6 min
 def test_cheetah_reward_is_velocity_error_and_control_cost_per_brax(cheetah):
     """Reference from brax's own halfcheetah step on the same state: v_x is the root's x
     displacement over the env step / dt (brax's `x_velocity` metric reads the torso position
@@ -78,7 +79,8 @@ def test_ant_observation_includes_the_torso_position(ant):
     assert obs.shape == (ant.observation_size,)
 
 
-@pytest.mark.parametrize("name", ["cheetah_vel", "quadruped_semicircle"])
+@pytest.mark.parametrize("name", [
+    "cheetah_vel", pytest.param("quadruped_semicircle", marks=pytest.mark.slow)])  # ant: ~30 s
 def test_template_reset_steps_like_brax_reset(name, cheetah, ant):
     """Our reset skips `mjx.forward`; the next step must match a step from brax's reset
     with the same q, q̇ (which ran forward)."""

@@ -28,7 +28,9 @@ FLAGS = [*BASE_FLAGS, *PPO_FLAGS]  # the default learner is ppo
 SVG_FLAGS = ["--learner", "svg0", "--svg0.num-envs", "8", "--svg0.rollout-length", "5",
              "--svg0.sequence-length", "4", "--svg0.batch-size", "4", "--svg0.replay-size",
              "400", "--svg0.min-replay", "80", "--svg0.replay-ratio", "0.05"]
-ENV = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+# conftest's fast-compile XLA flags, inherited by every CLI run started here
+ENV = dict(os.environ)
+TWO_DEVICES = {**ENV, "XLA_FLAGS": f"{ENV['XLA_FLAGS']} --xla_force_host_platform_device_count=2"}
 
 
 def _with_base(flags) -> list[str]:
@@ -66,7 +68,8 @@ def _wait_for_checkpoint(out: Path, chunk: int, process, timeout=300):
     raise TimeoutError
 
 
-@pytest.mark.parametrize("learner", ["ppo", "svg0"])
+# svg0 (its replay buffer in the checkpoint) is the slower pair of the two: ~35 s
+@pytest.mark.parametrize("learner", ["ppo", pytest.param("svg0", marks=pytest.mark.slow)])
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, learner):
     per_chunk = 8 * 10 * 2 if learner == "ppo" else 8 * 5 * 2
     steps = ["--total-env-steps", str(per_chunk * 12)]  # 12 chunks; killed after the 2nd
@@ -195,6 +198,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypa
     assert len(_metrics(out)) == 2
 
 
+@pytest.mark.slow  # two CLI processes on two host devices
 def test_two_devices_match_one_device(tmp_path):
     script = """
 import sys, jax, numpy as np
@@ -206,10 +210,9 @@ run(config, sys.argv[1], log=lambda s: None)
     outs = []
     for devices in (1, 2):
         out = tmp_path / f"d{devices}"
-        env = {**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
         result = subprocess.run([sys.executable, "-c", script, str(out), *FLAGS,
                                  "--total-env-steps", str(8 * 10 * 2 * 2), "--num-devices",
-                                 str(devices)], env=env, capture_output=True, text=True)
+                                 str(devices)], env=TWO_DEVICES, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         outs.append(out)
     one, two = _metrics(outs[0]), _metrics(outs[1])
@@ -224,6 +227,7 @@ run(config, sys.argv[1], log=lambda s: None)
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow  # compiles each chunk on one and on two devices
 @pytest.mark.parametrize("flags", [
     ["--learner", "ppo", "--ppo.num-envs", "64", "--ppo.num-minibatches", "4",
      "--ppo.rollout-length", "10"],
@@ -249,8 +253,7 @@ for devices in (1, 2):
     state = jax.device_put(state, state_shardings(state, mesh))
     print(compile_chunk(trainer, state, mesh).cost_analysis()["flops"])
 """
-    env = {**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = subprocess.run([sys.executable, "-c", script, *BASE_FLAGS, *flags], env=env,
+    result = subprocess.run([sys.executable, "-c", script, *BASE_FLAGS, *flags], env=TWO_DEVICES,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     one, two = map(float, result.stdout.split()[-2:])
