@@ -14,7 +14,10 @@ import math
 import jax
 import jax.numpy as jnp
 
+from envs.mjx_settings import SolverSettings
+
 PHYSICS = ("kinematic", "mjx")
+MUJOCO_DEFAULTS = SolverSettings()  # keeps the model's own options
 
 
 class BallPhysics:
@@ -78,10 +81,12 @@ class MjxBall(BallPhysics):
 
     The sphere rolls on the plane through its slide joints (no contacts to solve: the
     joints keep it on the plane); joint damping gives the kinematic ball's velocity decay,
-    joint limits its walls. The MJX model is built once, here."""
+    joint limits its walls (the only constraints the solver sees). The MJX model is built
+    once, here, with the given solver settings."""
 
-    def __init__(self, dt: float = 0.1, max_accel: float = 2.0, damping: float = 0.1,
-                 arena: float = 1.5, substeps: int = 5, radius: float = 0.05):
+    def __init__(self, solver: SolverSettings = MUJOCO_DEFAULTS, dt: float = 0.1,
+                 max_accel: float = 2.0, damping: float = 0.1, arena: float = 1.5,
+                 substeps: int = 5, radius: float = 0.05):
         import mujoco
         from mujoco import mjx
 
@@ -91,6 +96,7 @@ class MjxBall(BallPhysics):
         xml = _BALL_XML.format(timestep=dt / substeps, damping=joint_damping, arena=arena,
                                gear=max_accel, radius=radius, floor=arena + 0.5)
         self.mj_model = mujoco.MjModel.from_xml_string(xml)
+        solver.apply(self.mj_model)
         self.model = mjx.put_model(self.mj_model)
         self.substeps = substeps
         self._template = mjx.make_data(self.model)
@@ -111,9 +117,10 @@ class MjxBall(BallPhysics):
         return jnp.concatenate([state.qpos, state.qvel])
 
 
-def make_ball_physics(name: str) -> BallPhysics:
+def make_ball_physics(name: str, solver: SolverSettings = MUJOCO_DEFAULTS) -> BallPhysics:
+    """`solver` applies to the MJX ball only."""
     if name == "kinematic":
         return KinematicBall()
     if name == "mjx":
-        return MjxBall()
+        return MjxBall(solver)
     raise ValueError(f"ball physics must be one of {PHYSICS}, got {name!r}")

@@ -8,11 +8,15 @@ reset at every step (it selects it where an episode ended), so reset must be che
 writes noisy `qpos`/`qvel` into a template state computed once at construction. The first
 `mjx.step` after a reset runs `forward` itself, so nothing derived from the stale template
 is ever read: observations and rewards use only `qpos`, `qvel` and the action.
+The MJX solver settings (`envs.mjx_settings`) are applied to brax's system before anything is
+compiled.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from envs.mjx_settings import SolverSettings
 
 BODIES = ("halfcheetah", "ant")
 
@@ -20,12 +24,15 @@ BODIES = ("halfcheetah", "ant")
 class BraxBody:
     """`brax.envs.get_environment(name, backend="mjx")`, built once."""
 
-    def __init__(self, name: str, reset_noise_scale: float = 0.1):
+    def __init__(self, name: str, solver: SolverSettings, reset_noise_scale: float = 0.1):
         if name not in BODIES:
             raise ValueError(f"brax body must be one of {BODIES}, got {name!r}")
         from brax import envs as brax_envs  # MJX is imported only by the envs that use it
 
         self.brax_env = brax_envs.get_environment(name, backend="mjx")
+        sys = self.brax_env.sys
+        # brax's pipeline_step reads the env's `sys`, so replacing it there sets the solver
+        self.brax_env.sys = sys.tree_replace(solver.replacements(sys.opt.disableflags))
         self.sys = self.brax_env.sys
         self.dt = float(self.brax_env.dt)
         self.q_size, self.qd_size = self.sys.q_size(), self.sys.qd_size()

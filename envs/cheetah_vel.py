@@ -12,6 +12,7 @@ from flax import struct
 
 from envs.brax_body import BraxBody
 from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
+from envs.mjx_settings import solver_settings
 
 
 @struct.dataclass
@@ -30,13 +31,17 @@ class CheetahVel(MetaEnv):
     default_episodes_per_trial = 2
 
     def __init__(self, min_velocity: float = 0.0, max_velocity: float = 3.0,
-                 ctrl_cost: float = 0.05, episode_length: int = 200):
+                 ctrl_cost: float = 0.05, episode_length: int = 200,
+                 mjx_settings: str = "accurate", solver_iterations: int | None = None,
+                 ls_iterations: int | None = None, euler_damping: bool | None = None):
         if not min_velocity <= max_velocity:
             raise ValueError(f"cheetah_vel needs min_velocity <= max_velocity, got "
                              f"{min_velocity} > {max_velocity}")
         if ctrl_cost < 0 or episode_length < 1:
             raise ValueError("cheetah_vel ctrl_cost must be >= 0 and episode_length >= 1")
-        self.body = BraxBody("halfcheetah")
+        solver = solver_settings("cheetah_vel", mjx_settings, solver_iterations, ls_iterations,
+                                 euler_damping)
+        self.body = BraxBody("halfcheetah", solver)
         self.min_velocity, self.max_velocity = min_velocity, max_velocity
         self.ctrl_cost = ctrl_cost
         self.episode_length = episode_length

@@ -23,6 +23,7 @@ from flax import struct
 
 from envs.ball import BallPhysics, make_ball_physics
 from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
+from envs.mjx_settings import solver_settings
 
 NEIGHBOURHOODS = ("moore", "von_neumann")
 TASK_INFOS = ("sequence", "index")
@@ -72,7 +73,9 @@ class NumPad(MetaEnv):
     def __init__(self, physics: str = "kinematic", side: int = 3, sequence_length: int = 4,
                  neighbourhood: str = "moore", tile_size: float = 0.6, spacing: float = 0.8,
                  cue_prob: float = 0.0, task_info: str = "sequence",
-                 episode_length: int = 500):
+                 episode_length: int = 500,
+                 mjx_settings: str = "fast", solver_iterations: int | None = None,
+                 ls_iterations: int | None = None, euler_damping: bool | None = None):
         if neighbourhood not in NEIGHBOURHOODS:
             raise ValueError(f"numpad neighbourhood must be one of {NEIGHBOURHOODS}, got "
                              f"{neighbourhood!r}")
@@ -86,7 +89,8 @@ class NumPad(MetaEnv):
                              f"got tile_size={tile_size}, spacing={spacing}")
         if not 0.0 <= cue_prob <= 1.0:
             raise ValueError(f"numpad cue_prob must be in [0, 1], got {cue_prob}")
-        self.physics: BallPhysics = make_ball_physics(physics)
+        self.physics: BallPhysics = make_ball_physics(physics, solver_settings(
+            "numpad", mjx_settings, solver_iterations, ls_iterations, euler_damping))
         self.side, self.length = side, sequence_length
         self.tile_size, self.spacing, self.cue_prob = tile_size, spacing, cue_prob
         self.sequences = valid_sequences(side, sequence_length, neighbourhood)

@@ -14,6 +14,7 @@ from flax import struct
 
 from envs.brax_body import BraxBody
 from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
+from envs.mjx_settings import solver_settings
 
 
 @struct.dataclass
@@ -32,14 +33,18 @@ class QuadrupedSemicircle(MetaEnv):
     default_episodes_per_trial = 2
 
     def __init__(self, semicircle_radius: float = 1.0, goal_radius: float = 0.2,
-                 ctrl_cost: float = 0.1, episode_length: int = 200):
+                 ctrl_cost: float = 0.1, episode_length: int = 200,
+                 mjx_settings: str = "fast", solver_iterations: int | None = None,
+                 ls_iterations: int | None = None, euler_damping: bool | None = None):
         if semicircle_radius <= 0 or goal_radius <= 0:
             raise ValueError("quadruped_semicircle semicircle_radius and goal_radius must be "
                              "positive")
         if ctrl_cost < 0 or episode_length < 1:
             raise ValueError("quadruped_semicircle ctrl_cost must be >= 0 and "
                              "episode_length >= 1")
-        self.body = BraxBody("ant")
+        solver = solver_settings("quadruped_semicircle", mjx_settings, solver_iterations,
+                                 ls_iterations, euler_damping)
+        self.body = BraxBody("ant", solver)
         self.semicircle_radius, self.goal_radius = semicircle_radius, goal_radius
         self.ctrl_cost = ctrl_cost
         self.episode_length = episode_length

@@ -12,6 +12,7 @@ from flax import struct
 
 from envs.ball import BallPhysics, make_ball_physics
 from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
+from envs.mjx_settings import solver_settings
 
 REWARDS = ("sparse", "dense")
 
@@ -33,13 +34,16 @@ class Semicircle(MetaEnv):
 
     def __init__(self, physics: str = "kinematic", reward: str = "sparse",
                  goal_radius: float = 0.2, semicircle_radius: float = 1.0,
-                 episode_length: int = 100):
+                 episode_length: int = 100,
+                 mjx_settings: str = "fast", solver_iterations: int | None = None,
+                 ls_iterations: int | None = None, euler_damping: bool | None = None):
         if reward not in REWARDS:
             raise ValueError(f"semicircle reward must be one of {REWARDS}, got {reward!r}")
         if goal_radius <= 0 or semicircle_radius <= 0 or episode_length < 1:
             raise ValueError("semicircle goal_radius, semicircle_radius and episode_length "
                              "must be positive")
-        self.physics: BallPhysics = make_ball_physics(physics)
+        self.physics: BallPhysics = make_ball_physics(physics, solver_settings(
+            "semicircle", mjx_settings, solver_iterations, ls_iterations, euler_damping))
         self.reward = reward
         self.goal_radius = goal_radius
         self.semicircle_radius = semicircle_radius
