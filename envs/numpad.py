@@ -126,9 +126,13 @@ class NumPad(MetaEnv):
         value = task.sequence if self.task_info_kind == "sequence" else task.index
         return TaskInfo(value=value, spec=self.task_info_spec)
 
+    def mark(self, sequence: jax.Array, flags: jax.Array) -> jax.Array:
+        """1 on each tile of `sequence` whose flag is set: a one-hot max, not a scatter
+        (`.at[].max`), which XLA:CPU runs as a serial loop under vmap."""
+        return jnp.max(jax.nn.one_hot(sequence, self.num_tiles) * flags[:, None], axis=0)
+
     def lit(self, state: NumPadState) -> jax.Array:
-        pressed = jnp.arange(self.length) < state.progress
-        return jnp.zeros(self.num_tiles).at[state.task.sequence].max(pressed.astype(jnp.float32))
+        return self.mark(state.task.sequence, jnp.arange(self.length) < state.progress)
 
     def observation(self, state: NumPadState, cue: jax.Array) -> jax.Array:
         parts = [self.physics.observation(state.ball), self.lit(state)]
@@ -140,7 +144,7 @@ class NumPad(MetaEnv):
         state = NumPadState(task=task, ball=ball, tile=jnp.int32(-1), progress=zero,
                             earned=zero, time=zero)
         shown = jax.random.uniform(key, (self.length,)) < self.cue_prob
-        cue = jnp.zeros(self.num_tiles).at[task.sequence].max(shown.astype(jnp.float32))
+        cue = self.mark(task.sequence, shown)
         return self.observation(state, cue), state
 
     def step_env(self, key: jax.Array, state: NumPadState, action: jax.Array):

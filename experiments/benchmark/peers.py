@@ -39,17 +39,20 @@ def device_put_replicated_restored():
 
 def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -> dict:
     """brax's own PPO on the same brax body with our batch shape: num_envs, unroll length,
-    epochs and minibatches of `config.learner` (a PPOConfig), episode length 200, on as many
+    epochs and minibatches of `config.learner` (a PPOConfig), our env's MJX solver settings
+    (`mjx_settings` and friends in `config.env_kwargs`), episode length 200, on as many
     devices as `config.num_devices` (brax's trainer would otherwise use them all). Its
     training steps/s (`training/sps`, evaluation excluded) is the best of `repeats` training
     epochs of three iterations each, after two that include compilation. `between()` runs
     after each epoch (the benchmark times its own loops there, interleaved with brax's
     epochs)."""
-    from brax import envs as brax_envs
     from brax.training.agents.ppo import train as brax_ppo
 
+    import envs
+
     ppo = config.learner
-    body = brax_envs.get_environment(BRAX_NAMES[config.env], backend="mjx")
+    # brax's env object inside ours: the same body with the same MJX solver settings
+    body = envs.make(config.env, **config.env_kwargs).body.brax_env
     per_step = ppo.num_envs * ppo.rollout_length
     num_epochs = 2 + repeats
     sps, walltime = [], []
