@@ -1,3 +1,5 @@
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,3 +125,14 @@ def test_kinematic_ball_matches_the_double_integrator_by_hand():
     np.testing.assert_allclose(state, [0.038, -0.019, 0.18, -0.09], atol=1e-6)
     wall = ball.step(jnp.array([1.49, 0.0, 1.0, 0.0]), jnp.array([1.0, 0.0]))
     np.testing.assert_allclose(wall, [1.5, 0.0, 0.0, 0.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cheetah_vel", "quadruped_semicircle", "semicircle", "numpad"])
+@pytest.mark.parametrize("kwargs,message", [
+    ({"mjx_settings": "turbo"}, "mjx_settings must be one of ['fast', 'accurate', 'default']"),
+    ({"solver_iterations": 0}, "solver_iterations must be a positive integer or None"),
+    ({"ls_iterations": 2.5}, "ls_iterations must be a positive integer or None"),
+    ({"euler_damping": "no"}, "euler_damping must be true, false or None")])
+def test_bad_mjx_solver_settings_are_refused_before_any_model_is_built(name, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(f"{name} {message}")):
+        envs.make(name, **kwargs)
