@@ -55,7 +55,6 @@ class SolverSettings:
             out["opt.disableflags"] = mujoco.mjtDisableBit(flags)
         return out
 
-
     def apply(self, mj_model) -> None:
         """Set them on a `mujoco.MjModel`, before `mjx.put_model`."""
         for field, value in self.replacements(mj_model.opt.disableflags).items():
@@ -78,8 +77,9 @@ def solver_settings(env: str, mjx_settings: str, solver_iterations: int | None,
                          f"{euler_damping!r}")
     base = SolverSettings()
     if mjx_settings in _PRESETS:
-        iterations, ls_iterations_ = _PRESETS[mjx_settings]
-        base = SolverSettings(iterations=iterations, ls_iterations=ls_iterations_, newton=True)
+        preset_iterations, preset_ls_iterations = _PRESETS[mjx_settings]
+        base = SolverSettings(iterations=preset_iterations, ls_iterations=preset_ls_iterations,
+                              newton=True)
     overrides = {k: v for k, v in (("iterations", solver_iterations),
                                    ("ls_iterations", ls_iterations),
                                    ("euler_damping", euler_damping)) if v is not None}
