@@ -8,6 +8,9 @@ import rlax
 
 from envs.core import TaskInfoSpec
 
+# Beta values are clipped to [BETA_EDGE, 1 − BETA_EDGE]: 1 − 1e-6 is still below 1 in float32.
+BETA_EDGE = 1e-6
+
 
 def task_log_likelihood(belief: jax.Array, task_info: jax.Array,
                         spec: TaskInfoSpec) -> jax.Array:
@@ -15,6 +18,7 @@ def task_log_likelihood(belief: jax.Array, task_info: jax.Array,
 
     categorical: log-softmax logits [..., C] and ids [...];
     gaussian: [mean, log_std] [..., 2d] and values [..., d] — diagonal Gaussian density;
+    beta: [log α, log β] [..., 2d] and values [..., d] in [0, 1] — product of Beta densities;
     multi_categorical: logits [..., L·C] and ids [..., L] — sum of per-position log-probs.
     The negative is the auxiliary log loss; its minimiser is the true posterior.
     """
@@ -24,6 +28,11 @@ def task_log_likelihood(belief: jax.Array, task_info: jax.Array,
     if spec.kind == "gaussian":
         mean, log_std = jnp.split(belief, 2, axis=-1)
         return distrax.Normal(mean, jnp.exp(log_std)).log_prob(task_info).sum(-1)
+    if spec.kind == "beta":
+        log_a, log_b = jnp.split(belief, 2, axis=-1)
+        # U[0, 1) draws can be exactly 0, where a Beta with α < 1 has infinite density.
+        value = jnp.clip(task_info, BETA_EDGE, 1.0 - BETA_EDGE)
+        return distrax.Beta(jnp.exp(log_a), jnp.exp(log_b)).log_prob(value).sum(-1)
     logits = belief.reshape(*belief.shape[:-1], spec.size, spec.num_classes)
     ids = task_info.astype(jnp.int32)[..., None]
     return jnp.take_along_axis(logits, ids, axis=-1)[..., 0].sum(-1)

@@ -30,17 +30,27 @@ class _ResettingGRUCell(nn.Module):
 
 class _LSTMParams(nn.Module):
     """The parameters of flax's `OptimizedLSTMCell` (same names, shapes and initialisers),
-    fused into input kernel [D, 4H], recurrent kernel [H, 4H] and bias [4H]."""
+    fused into input kernel [D, 4H], recurrent kernel [H, 4H] and bias [4H].
+
+    `chrono_t_max` > 0: chrono initialisation (Tallec & Ollivier 2018), forget-gate bias
+    log(U[1, T_max − 1]) and input-gate bias its negative, so units start out remembering
+    over time scales up to T_max instead of forgetting within a few steps."""
 
     features: int
+    chrono_t_max: int = 0
 
     @nn.compact
     def __call__(self, input_size: int):
-        dense = lambda name, bias, init: DenseParams(self.features, use_bias=bias,
-                                                     kernel_init=init, name=name)
+        bias_init = {k: nn.initializers.zeros for k in "ifgo"}
+        if self.chrono_t_max and self.is_initializing():
+            chrono = jnp.log(jax.random.uniform(self.make_rng("params"), (self.features,),
+                                                minval=1.0, maxval=self.chrono_t_max - 1.0))
+            bias_init["f"], bias_init["i"] = (lambda *_: chrono), (lambda *_: -chrono)
+        dense = lambda name, bias, init, b_init=nn.initializers.zeros: DenseParams(
+            self.features, use_bias=bias, kernel_init=init, bias_init=b_init, name=name)
         inputs = [dense(f"i{k}", False, nn.initializers.lecun_normal())(
             jnp.zeros((1, input_size)))[0] for k in "ifgo"]
-        hidden = [dense(f"h{k}", True, nn.initializers.orthogonal())(
+        hidden = [dense(f"h{k}", True, nn.initializers.orthogonal(), bias_init[k])(
             jnp.zeros((1, self.features))) for k in "ifgo"]
         return (jnp.concatenate(inputs, axis=-1),
                 jnp.concatenate([kernel for kernel, _ in hidden], axis=-1),
@@ -49,10 +59,11 @@ class _LSTMParams(nn.Module):
 
 class _LSTM(nn.Module):
     features: int
+    chrono_t_max: int = 0
 
     @nn.compact
     def __call__(self, carry: Any, x: jax.Array, reset: jax.Array):
-        params = _LSTMParams(self.features, name="lstm")(x.shape[-1])
+        params = _LSTMParams(self.features, self.chrono_t_max, name="lstm")(x.shape[-1])
         c, h = carry
         return lstm_scan(*params, x, reset, c, h)
 
@@ -66,12 +77,13 @@ class RecurrentCore(nn.Module):
 
     cell: str = "lstm"
     features: int = 128
+    chrono_t_max: int = 0  # LSTM only: chrono initialisation of the gate biases (0 = off)
 
     @nn.compact
     def __call__(self, carry: Any, x: jax.Array, reset: jax.Array):
         x = nn.relu(nn.Dense(self.features, name="embed")(x))
         if self.cell == "lstm":
-            return _LSTM(self.features, name="cell")(carry, x, reset)
+            return _LSTM(self.features, self.chrono_t_max, name="cell")(carry, x, reset)
         scan = nn.scan(_ResettingGRUCell, variable_broadcast="params",
                        split_rngs={"params": False}, in_axes=0, out_axes=0)
         return scan(self.features, name="cell")(carry, (x, reset))
@@ -112,9 +124,15 @@ def gaussian_kl_to_standard_normal(mean: jax.Array, log_std: jax.Array) -> jax.A
     return 0.5 * jnp.sum(mean**2 + jnp.exp(2 * log_std) - 1.0 - 2 * log_std, axis=-1)
 
 
+# Beta concentrations in [e^-4, e^8]: the bandit's exact posterior Beta(1 + s, 1 + f) needs
+# 1..H+1; below e^-4 the density at the edges overflows float32 for no gain.
+BETA_LOG_CONCENTRATION = (-4.0, 8.0)
+
+
 class AuxHead(nn.Module):
     """Parameters of the belief q(task_info | history) for each kind of privileged info:
     categorical → normalised logits [C]; gaussian → [mean, log_std] (2·size);
+    beta → [log α, log β] (2·size), one Beta(α, β) per dimension;
     multi_categorical → normalised logits [size·C], one categorical per position."""
 
     spec: TaskInfoSpec
@@ -128,9 +146,32 @@ class AuxHead(nn.Module):
             mean = nn.Dense(spec.size, name="mean")(h)
             log_std = jnp.clip(nn.Dense(spec.size, name="log_std")(h), -7.0, 3.0)
             return jnp.concatenate([mean, log_std], axis=-1)
+        if spec.kind == "beta":
+            return jnp.clip(nn.Dense(2 * spec.size, name="log_concentration")(h),
+                            *BETA_LOG_CONCENTRATION)
         logits = nn.Dense(spec.size * spec.num_classes, name="logits")(h)
         logits = logits.reshape(*h.shape[:-1], spec.size, spec.num_classes)
         return jax.nn.log_softmax(logits).reshape(*h.shape[:-1], spec.size * spec.num_classes)
+
+
+def belief_features(belief: jax.Array, spec: TaskInfoSpec) -> jax.Array:
+    """What the policy and critic see of the belief: its parameters, except for a Beta,
+    where [log α, log β] becomes [mean α/(α+β), log(α+β)] per dimension (the estimate and
+    how many observations back it, on scales a network reads easily)."""
+    if spec.kind != "beta":
+        return belief
+    log_a, log_b = jnp.split(belief, 2, axis=-1)
+    log_total = jnp.logaddexp(log_a, log_b)
+    return jnp.concatenate([jnp.exp(log_a - log_total), log_total], axis=-1)
+
+
+def belief_factors(features: jax.Array, spec: TaskInfoSpec) -> jax.Array:
+    """Belief features [..., 2·size] of a per-dimension belief (gaussian or beta) as
+    [..., size, 2]: one row of features per factor."""
+    if spec.kind not in ("gaussian", "beta"):
+        raise ValueError(f"a belief of kind {spec.kind!r} has no per-dimension factors")
+    first, second = jnp.split(features, 2, axis=-1)
+    return jnp.stack([first, second], axis=-1)
 
 
 class ContextCarry(NamedTuple):

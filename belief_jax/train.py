@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 import envs
+from belief_jax import agents
 from belief_jax.acting import Acting
 from belief_jax.agents import Agent, sample_ib_noise
 from belief_jax.config import TrainConfig
@@ -30,7 +31,25 @@ def validate(config: TrainConfig) -> envs.MetaEnv:
         if length > trial_length:
             raise ValueError(f"{name}={length} is longer than a trial of {config.env!r} "
                              f"({trial_length} steps); valid: 1..{trial_length}")
+    network = config.network
+    if network.reward_by_action and not isinstance(env.action_space, envs.Discrete):
+        raise ValueError(f"network.reward_by_action needs discrete actions; {config.env!r} "
+                         f"has continuous ones")
+    if network.policy_head == "factored":
+        _validate_factored(config, env)
     return env
+
+
+def _validate_factored(config: TrainConfig, env: envs.MetaEnv) -> None:
+    kinds = [name for name in agents.names() if agents.get(name).factored_policy]
+    if not agents.get(config.agent).factored_policy:
+        raise ValueError(f"network.policy_head='factored' needs agent in {kinds}, got "
+                         f"agent={config.agent!r}")
+    if not env.action_factors or config.network.task_info_target != "embedding":
+        raise ValueError(f"network.policy_head='factored' needs an env whose actions index "
+                         f"its task embedding's dimensions (action_factors) and "
+                         f"network.task_info_target='embedding'; {config.env!r} with "
+                         f"target {config.network.task_info_target!r} is not one")
 
 
 class Trainer:

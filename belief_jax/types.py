@@ -16,13 +16,15 @@ Carry = Any  # an agent kind's recurrent state: a pytree with a leading batch ax
 
 class AgentInput(NamedTuple):
     """x_t of the paper: observation, previous action and reward, first-step-of-episode flag;
-    plus `trial_start`, which resets the recurrent state."""
+    plus `trial_start`, which resets the recurrent state, and the fraction of the trial
+    elapsed (read only with network.trial_progress; acting always fills it)."""
 
     obs: jax.Array
     prev_action: jax.Array  # one-hot for discrete actions; zeros at a trial's first step
     prev_reward: jax.Array  # zero at a trial's first step
     episode_start: jax.Array
     trial_start: jax.Array
+    trial_progress: jax.Array | None = None  # steps of the trial before this one / its length
 
 
 class IBNoise(NamedTuple):

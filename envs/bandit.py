@@ -24,6 +24,7 @@ class Bandit(MetaEnv):
     and reward, which the agent's input carries."""
 
     default_episodes_per_trial = 1
+    action_factors = True  # arm k <-> p_k
 
     def __init__(self, num_arms: int = 20, num_pulls: int = 100):
         if num_arms < 2:
@@ -34,7 +35,7 @@ class Bandit(MetaEnv):
         self.observation_size = 0
         self.action_space = Discrete(num_arms)
         self.episode_length = num_pulls
-        self.task_info_spec = TaskInfoSpec(kind="gaussian", size=num_arms)
+        self.task_info_spec = TaskInfoSpec(kind="beta", size=num_arms)
 
     def sample_task(self, key: jax.Array) -> BanditTask:
         return BanditTask(arm_probs=jax.random.uniform(key, (self.num_arms,)))

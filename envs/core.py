@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-TaskInfoKind = Literal["categorical", "gaussian", "multi_categorical"]
-TASK_INFO_KINDS: tuple[str, ...] = ("categorical", "gaussian", "multi_categorical")
+TaskInfoKind = Literal["categorical", "gaussian", "beta", "multi_categorical"]
+TASK_INFO_KINDS: tuple[str, ...] = ("categorical", "gaussian", "beta", "multi_categorical")
 
 
 @struct.dataclass
@@ -52,7 +52,8 @@ class TaskInfoSpec:
     """Static description of the privileged information, so a head can be built for it.
 
     kind: `categorical` (a task id in [0, num_classes)), `gaussian` (a real vector of
-    length `size`), or `multi_categorical` (`size` ids, each in [0, num_classes)).
+    length `size`), `beta` (a vector of length `size` in [0, 1], e.g. probabilities), or
+    `multi_categorical` (`size` ids, each in [0, num_classes)).
     """
 
     kind: str = struct.field(pytree_node=False)
@@ -93,6 +94,9 @@ class MetaEnv:
     episode_length: int
     default_episodes_per_trial: int = 1
     task_info_spec: TaskInfoSpec
+    action_factors: bool = False
+    """action k is about factor k of the task info (the bandit: pulling arm k tells about
+    p_k), so a policy may score each action from its own factor of the belief"""
 
     def sample_task(self, key: jax.Array) -> Any:
         raise NotImplementedError

@@ -3,12 +3,14 @@
 
 --learner NAME picks the learner (ppo or svg0); its settings are then the flags --NAME.FIELD
 (e.g. --ppo.num-envs 64, --svg0.replay-ratio 0.05), and only that learner's fields exist.
-Besides the config flags below: --quick picks the small preset that runs on a laptop CPU in
-minutes (without it, the preset is sized for one GPU/TPU); --out DIR is where config.json,
+Besides the config flags below: --quick (= --preset quick) picks the small preset that runs
+on a laptop CPU in minutes; --preset cpu a longer one sized to learn on a 2-core CPU (the
+bandit: 8M env steps, about 15 minutes); without either, the preset is sized for one
+GPU/TPU (--preset full); --out DIR is where config.json,
 metrics.csv, summary.json and learning_curves.png go (default runs/ENV_AGENT_LEARNER_sSEED);
 an earlier run there is kept unless --overwrite is given; --resume continues the run in
 --out from its latest checkpoint (give the same flags; only --total-env-steps may change).
---env, --learner and --quick choose the preset; every other flag overrides it."""
+--env, --learner and --quick / --preset choose the preset; every other flag overrides it."""
 from __future__ import annotations
 
 import argparse
@@ -43,6 +45,7 @@ def _fields(config: TrainConfig) -> dict:
 def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--quick", action="store_true")
+    pre.add_argument("--preset", default=None)
     pre.add_argument("--env", default="bandit")
     pre.add_argument("--learner", default="ppo")
     pre.add_argument("--out", default=None)
@@ -51,7 +54,11 @@ def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
     known, rest = pre.parse_known_args(argv)
     learners.config_type(known.learner)  # an unknown learner: one line naming the valid ones
     with deferred_validation():
-        default = preset(known.env, known.learner, known.quick) if known.env in _envs() \
+        size = known.preset or ("quick" if known.quick else "full")
+        if known.quick and known.preset not in (None, "quick"):
+            raise ValueError(f"--quick is --preset quick; it contradicts --preset "
+                             f"{known.preset}")
+        default = preset(known.env, known.learner, size) if known.env in _envs() \
             else TrainConfig(learner=learners.config_type(known.learner)())
         cli_type = _cli_type(default)
         # tyro turns a non-empty dict default into fixed per-key flags, which would refuse

@@ -58,7 +58,7 @@ def test_bandit_task_info_is_the_arm_probabilities():
     assert task.arm_probs.shape == (20,)
     assert np.all((task.arm_probs >= 0) & (task.arm_probs <= 1))
     np.testing.assert_array_equal(env.task_info(task).value, task.arm_probs)
-    assert env.task_info(task).spec.kind == "gaussian"
+    assert env.task_info(task).spec.kind == "beta" and env.action_factors
 
 
 def test_bandit_reward_is_bernoulli_of_the_pulled_arm():

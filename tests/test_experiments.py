@@ -20,7 +20,8 @@ TINY_NETWORK = dict(hidden_size=8, torso_sizes=(8,), head_sizes=(8,))
 
 
 def _numpy_bandit(name: str, arm_probs: np.ndarray, pulls: int, rng) -> np.ndarray:
-    """Plain-loop reference of the four classical strategies (own RNG, own tie-breaking)."""
+    """Plain-loop reference of the classical strategies (own RNG, own tie-breaking, scipy's
+    Beta quantile)."""
     totals = []
     for p in arm_probs:
         k = len(p)
@@ -32,6 +33,10 @@ def _numpy_bandit(name: str, arm_probs: np.ndarray, pulls: int, rng) -> np.ndarr
                 score = (s + 1) / (n + 2)
             elif name == "thompson":
                 score = rng.beta(1 + s, 1 + n - s)
+            elif name == "bayes_ucb":  # quantile 1 − 1/t at pull t = 1, 2, ...
+                score = scipy.stats.beta.ppf(1 - 1 / (t + 1), 1 + s, 1 + n - s)
+            elif name == "knowledge_gradient":
+                score = _numpy_knowledge_gradient(s, n, pulls - t - 1)
             elif (n == 0).any():  # ucb1: every arm once first
                 score = (n == 0).astype(float)
             else:
@@ -45,7 +50,21 @@ def _numpy_bandit(name: str, arm_probs: np.ndarray, pulls: int, rng) -> np.ndarr
     return np.array(totals)
 
 
-@pytest.mark.parametrize("name", ["random", "greedy", "ucb1", "thompson"])
+def _numpy_knowledge_gradient(s, n, left: int) -> np.ndarray:
+    """μ_k + left · (E[best mean after pulling k] − best mean now), arm by arm."""
+    mean = (s + 1) / (n + 2)
+    score = np.empty(len(s))
+    for k in range(len(s)):
+        other = np.delete(mean, k).max()
+        win, loss = (s[k] + 2) / (n[k] + 3), (s[k] + 1) / (n[k] + 3)
+        gain = mean[k] * max(win, other) + (1 - mean[k]) * max(loss, other) \
+            - max(mean[k], other)
+        score[k] = mean[k] + left * gain
+    return score
+
+
+@pytest.mark.parametrize("name", ["random", "greedy", "ucb1", "thompson", "bayes_ucb",
+                                  "knowledge_gradient"])
 def test_baselines_agree_with_an_independent_numpy_implementation(name):
     env = envs.make("bandit")
     tasks = sample_tasks(env, jax.random.key(0), 600)
@@ -61,16 +80,20 @@ def test_baselines_agree_with_an_independent_numpy_implementation(name):
 def test_baseline_rules_on_fixed_counts():
     key = jax.random.key(0)
     s, f = jnp.array([3.0, 0.0, 1.0, 0.0]), jnp.array([1.0, 0.0, 0.0, 0.0])
-    ucb = bandit_baselines.arm_scores("ucb1", key, s, f)
+    ucb = bandit_baselines.arm_scores("ucb1", key, s, f, 100)
     assert ucb.tolist() == [0.0, 1.0, 0.0, 1.0]  # unpulled arms first
     picks = {int(bandit_baselines._argmax_random_ties(k, ucb))
              for k in jax.random.split(key, 50)}
     assert picks == {1, 3}  # ties broken at random among the best
     s, f = jnp.array([3.0, 1.0]), jnp.array([1.0, 0.0])  # all pulled: mean + sqrt(2 ln 5 / n)
-    np.testing.assert_allclose(bandit_baselines.arm_scores("ucb1", key, s, f),
+    np.testing.assert_allclose(bandit_baselines.arm_scores("ucb1", key, s, f, 100),
                                [0.75 + math.sqrt(2 * math.log(5) / 4),
                                 1.0 + math.sqrt(2 * math.log(5))], rtol=1e-6)
-    np.testing.assert_allclose(bandit_baselines.arm_scores("greedy", key, s, f), [4 / 6, 2 / 3])
+    np.testing.assert_allclose(bandit_baselines.arm_scores("greedy", key, s, f, 100),
+                               [4 / 6, 2 / 3])
+    quantile = bandit_baselines.arm_scores("bayes_ucb", key, s, f, 100)  # pull 6: q = 5/6
+    np.testing.assert_allclose(quantile, scipy.stats.beta.ppf(5 / 6, [4, 2], [2, 1]),
+                               rtol=1e-5)
     with pytest.raises(ValueError, match="baseline='oracle' is not valid; choose one of"):
         bandit_baselines.play("oracle", envs.make("bandit"), None, key)
 

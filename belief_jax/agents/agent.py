@@ -10,8 +10,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from belief_jax.agents.base import MLP, AgentKind
+from belief_jax.agents.base import MLP, AgentKind, zero_kl
 from belief_jax.agents.config import NetworkConfig
+from belief_jax.agents.factored import FactoredHeads
 from belief_jax.agents.registry import get
 from belief_jax.networks import InformationBottleneck
 from belief_jax.types import AgentInput, AgentOutput, Carry, IBNoise
@@ -40,9 +41,18 @@ class Agent(nn.Module):
         critic input (an update reusing those computed at acting time)."""
         cfg = self.config
         flat = jnp.concatenate([x.obs, x.prev_action, x.prev_reward[..., None],
-                                x.episode_start[..., None]], axis=-1)
+                                x.episode_start[..., None], *self._extra_inputs(x)], axis=-1)
         torso = self.traits.torso(cfg, self.task_info_spec, carry, flat, x, noise,
                                 belief_features)
+        if torso.factors is not None:
+            logits, value, critic_h = FactoredHeads(cfg.head_sizes, self.value_head,
+                                                    name="factored")(
+                torso.factors, self._shared_factor_inputs(x))
+            zero = zero_kl(flat)
+            return torso.carry, AgentOutput(policy_params=logits, value=value,
+                                            critic_features=critic_h, belief=torso.belief,
+                                            kl_belief=torso.kl_belief, kl_policy=zero,
+                                            kl_critic=zero)
         policy_h, critic_h = torso.policy_h, torso.critic_h
         kl_policy = kl_critic = jnp.zeros(flat.shape[:-1])
         if cfg.ib_policy > 0:
@@ -58,6 +68,21 @@ class Agent(nn.Module):
                                         critic_features=critic_h, belief=torso.belief,
                                         kl_belief=torso.kl_belief, kl_policy=kl_policy,
                                         kl_critic=kl_critic)
+
+    def _extra_inputs(self, x: AgentInput) -> list[jax.Array]:
+        """The optional parts of x_t: the previous action split by its reward (a one-hot
+        action times r and times 1 − r, counts a core can sum per action) and trial progress."""
+        extra = []
+        if self.config.reward_by_action:
+            r = x.prev_reward[..., None]
+            extra += [x.prev_action * r, x.prev_action * (1.0 - r)]
+        return extra + self._shared_factor_inputs(x, as_list=True)
+
+    def _shared_factor_inputs(self, x: AgentInput, as_list: bool = False):
+        progress = [x.trial_progress[..., None]] if self.config.trial_progress else []
+        if as_list:
+            return progress
+        return progress[0] if progress else jnp.zeros((*x.prev_reward.shape, 0))
 
     def _policy_head(self, h: jax.Array) -> jax.Array:
         space = self.action_space

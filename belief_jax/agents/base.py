@@ -23,6 +23,9 @@ class Torso(NamedTuple):
     critic_h: jax.Array
     belief: jax.Array | None  # belief distribution parameters (None without a belief)
     kl_belief: jax.Array      # per-row KL of the belief's bottleneck (or pearl's posterior)
+    factors: jax.Array | None = None
+    """per-factor belief features [..., K, F] for the factored heads (policy_h and critic_h
+    are then None)"""
 
 
 class AgentKind:
@@ -40,6 +43,11 @@ class AgentKind:
     """the update can feed back the belief features computed at acting time"""
     requires_off_policy: ClassVar[bool] = False
     """trains only with an off-policy learner"""
+    factored_policy: ClassVar[bool] = False
+    """can score each action from its own factor of the belief (network.policy_head)"""
+    belief_modules: ClassVar[tuple[str, ...]] = ()
+    """top-level parameter names of a network trained by the belief loss alone (its own
+    optimiser when network.belief_learning_rate > 0)"""
 
     @staticmethod
     def initial_carry(config: NetworkConfig, batch: int) -> Carry:
@@ -58,8 +66,8 @@ class AgentKind:
 
 def core(config: NetworkConfig, name: str, carry: Carry, inputs: jax.Array, x: AgentInput):
     """A recurrent core named `name`, reset at trial starts."""
-    return RecurrentCore(config.cell, config.hidden_size, name=name)(carry, inputs,
-                                                                     x.trial_start)
+    return RecurrentCore(config.cell, config.hidden_size, config.chrono_init, name=name)(
+        carry, inputs, x.trial_start)
 
 
 def zero_core_carry(config: NetworkConfig, batch: int) -> Carry:

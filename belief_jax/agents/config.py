@@ -7,6 +7,7 @@ from belief_jax.validation import Validated, choice, non_negative, positive
 
 CELLS = ("lstm", "gru")
 POLICY_CORES = ("feedforward", "recurrent")
+POLICY_HEADS = ("generic", "factored")
 TASK_INFO_TARGETS = ("embedding", "task_id")
 
 
@@ -23,6 +24,20 @@ class NetworkConfig(Validated):
     """belief agent: policy/critic torso on top of the belief, feedforward or recurrent"""
     share_policy_critic: bool = False
     """belief agent: one torso for policy and critic"""
+    policy_head: str = "generic"
+    """belief agent: generic (MLP on the whole belief), or factored (each action scored from
+    its own factor of the belief by one shared network; for envs whose actions index the
+    task info's dimensions, the bandit); see agents.factored"""
+    trial_progress: bool = False
+    """add the fraction of the trial elapsed to the agent's input"""
+    reward_by_action: bool = False
+    """discrete actions: add prev_action·r and prev_action·(1 − r) to the input"""
+    chrono_init: int = 0
+    """LSTM cores: chrono initialisation of the gate biases for memories of up to this many
+    steps (Tallec & Ollivier 2018; the trial length is the natural value); 0 = off"""
+    belief_learning_rate: float = 0.0
+    """belief agent: the belief network's own Adam learning rate, with its own gradient
+    clipping (it learns only from the belief loss); 0 = train it with the learner's optimiser"""
     aux_weight: float = 1.0
     """weight of the auxiliary (belief) log loss"""
     task_info_target: str = "embedding"
@@ -45,8 +60,18 @@ class NetworkConfig(Validated):
         choice("network.cell", self.cell, CELLS)
         choice("network.policy_core", self.policy_core, POLICY_CORES)
         choice("network.task_info_target", self.task_info_target, TASK_INFO_TARGETS)
+        choice("network.policy_head", self.policy_head, POLICY_HEADS)
+        if self.chrono_init == 1 or self.chrono_init < 0:
+            raise ValueError(f"network.chrono_init must be 0 (off) or >= 2, got "
+                             f"{self.chrono_init}")
+        if self.chrono_init and self.cell != "lstm":
+            raise ValueError(f"network.chrono_init needs cell='lstm', got cell={self.cell!r}")
+        if self.policy_head == "factored" and (self.ib_belief or self.ib_policy or
+                                               self.ib_critic):
+            raise ValueError("network.policy_head='factored' reads the belief's factors "
+                             "directly: set network.ib_belief, ib_policy and ib_critic to 0")
         positive(self, "network.", "hidden_size", "ib_size", "latent_size")
         non_negative(self, "network.", "aux_weight", "ib_belief", "ib_policy", "ib_critic",
-                     "pearl_kl")
+                     "pearl_kl", "belief_learning_rate")
         if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes)):
             raise ValueError("network.torso_sizes and network.head_sizes must be positive")

@@ -12,10 +12,12 @@ and one `register` call; no code outside that module tests its name.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import jax
+import optax
 
 from belief_jax.types import Rollout, RolloutSpec, Transition
 from belief_jax.validation import Validated
@@ -69,6 +71,31 @@ class LearnerConfig(Validated):
 
     def replace(self, **changes) -> LearnerConfig:
         return dataclasses.replace(self, **changes)
+
+
+def with_belief_optimizer(optimizer: optax.GradientTransformation, agent, network,
+                          max_grad_norm: float,
+                          agent_path: Callable[[Any], Any] = lambda params: params
+                          ) -> optax.GradientTransformation:
+    """`optimizer` for everything but the belief network, which gets its own Adam at
+    `network.belief_learning_rate` with its own gradient clipping (SPEC §3.5): its loss is
+    supervised, so its step size need not follow the RL losses' gradient norm. Without that
+    rate, or for a kind without a separate belief network, `optimizer` alone.
+    `agent_path(params)` is where the agent's flax variables sit in the learner's params."""
+    modules = agent.traits.belief_modules
+    if network.belief_learning_rate <= 0 or not modules:
+        return optimizer
+    belief = optax.chain(optax.clip_by_global_norm(max_grad_norm),
+                         optax.adam(network.belief_learning_rate, eps=1e-5))
+
+    def labels(params):
+        label = jax.tree.map(lambda _: "rl", params)
+        agent_labels = agent_path(label)["params"]
+        for name in modules:
+            agent_labels[name] = jax.tree.map(lambda _: "belief", agent_labels[name])
+        return label
+
+    return optax.multi_transform({"rl": optimizer, "belief": belief}, labels)
 
 
 _REGISTRY: dict[str, type[LearnerConfig]] = {}

@@ -16,7 +16,7 @@ import optax
 
 from belief_jax.agents import Agent, policy_distribution
 from belief_jax.agents.config import NetworkConfig
-from belief_jax.learners.base import LearnerConfig, register
+from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
 from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae
 from belief_jax.parallel import shard_envs
 from belief_jax.types import AgentOutput, Carry, Rollout, RolloutSpec, Transition
@@ -74,9 +74,11 @@ class Minibatch(NamedTuple):
     targets: jax.Array     # [T, M]
 
 
-def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                       optax.adam(config.learning_rate, eps=1e-5))
+def make_optimizer(config: PPOConfig, agent: Agent, network: NetworkConfig
+                   ) -> optax.GradientTransformation:
+    rl = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                     optax.adam(config.learning_rate, eps=1e-5))
+    return with_belief_optimizer(rl, agent, network, config.max_grad_norm)
 
 
 class PPO:
@@ -86,7 +88,7 @@ class PPO:
 
     def __init__(self, agent: Agent, network: NetworkConfig, config: PPOConfig):
         self.agent, self.network, self.config = agent, network, config
-        self.optimizer = make_optimizer(config)
+        self.optimizer = make_optimizer(config, agent, network)
 
     def init(self, key: jax.Array, params: dict, example: Transition) -> LearnerState:
         return LearnerState(params=params, opt_state=self.optimizer.init(params))

@@ -22,7 +22,7 @@ import rlax
 
 from belief_jax.agents import Agent, QHead, policy_distribution
 from belief_jax.agents.config import NetworkConfig
-from belief_jax.learners.base import LearnerConfig, register
+from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
 from belief_jax.losses import aux_and_ib_loss
 from belief_jax.parallel import shard_envs
 from belief_jax.replay import add_time_major, make_sequence_buffer, sample_time_major
@@ -140,8 +140,10 @@ class SVG0:
     def __init__(self, agent: Agent, network: NetworkConfig, config: SVGConfig):
         self.agent, self.network, self.config = agent, network, config
         self.q_head = QHead(network.head_sizes, agent.action_space)
-        self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                                     optax.adam(config.learning_rate))
+        self.optimizer = with_belief_optimizer(
+            optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                        optax.adam(config.learning_rate)),
+            agent, network, config.max_grad_norm, agent_path=lambda params: params["agent"])
         self.alpha_optimizer = optax.adam(config.alpha_learning_rate)
         self.buffer = make_sequence_buffer(config.num_envs, config.sequence_length,
                                            config.batch_size, config.replay_size,
