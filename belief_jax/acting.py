@@ -23,11 +23,16 @@ def _add_time(tree):
 
 
 class Acting:
+    """`exploration_envs`: the last this many envs act ε-greedily around the policy, ε ~ U[0, 1]
+    drawn per trial; their transitions are marked `explore` (the belief learns from them, the
+    RL losses mask them out; SPEC §3.5)."""
+
     def __init__(self, agent: Agent, env: envs.TrialWrapper, spec: RolloutSpec,
-                 task_target: str, deterministic_ib: bool):
+                 task_target: str, deterministic_ib: bool, exploration_envs: int = 0):
         self.agent, self.env, self.spec = agent, env, spec
         self.task_target = task_target
         self.deterministic_ib = deterministic_ib
+        self.exploration_envs = exploration_envs
         # A task id exists only inside a finite task set: fresh validation tasks have none.
         self.has_task_info = task_target == "embedding" or env.task_set is not None
 
@@ -45,12 +50,30 @@ class Acting:
     def reset(self, key: jax.Array, num_envs: int, tasks: Any = None) -> ActorState:
         """Starts a trial in each env: fresh tasks from the env, or the given `tasks` (a pytree
         with a leading axis of `num_envs`)."""
+        epsilon_key, key = jax.random.split(key)
         keys = jax.random.split(key, num_envs)
         obs, env_state = jax.vmap(self.env.reset)(keys) if tasks is None else \
             jax.vmap(self.env.reset_to)(keys, tasks)
         return ActorState(env_state=env_state, next_input=self.first_input(obs),
                           carry=self.agent.initial_carry(num_envs),
-                          trial_return=jnp.zeros(num_envs))
+                          trial_return=jnp.zeros(num_envs),
+                          epsilon=self.draw_epsilon(epsilon_key, num_envs))
+
+    def exploring(self, num_envs: int) -> jax.Array:
+        return jnp.arange(num_envs) >= num_envs - self.exploration_envs
+
+    def draw_epsilon(self, key: jax.Array, num_envs: int) -> jax.Array:
+        """ε per env: U[0, 1] for the exploring envs, 0 for the others."""
+        return jnp.where(self.exploring(num_envs), jax.random.uniform(key, (num_envs,)), 0.0)
+
+    def behave(self, key: jax.Array, epsilon: jax.Array, action: jax.Array) -> jax.Array:
+        """The policy's action, replaced by a uniformly random one with probability ε."""
+        coin_key, action_key = jax.random.split(key)
+        num_envs = epsilon.shape[0]
+        random = jax.vmap(self.agent.action_space.sample)(jax.random.split(action_key,
+                                                                           num_envs))
+        replace = jax.random.uniform(coin_key, (num_envs,)) < epsilon
+        return jnp.where(replace.reshape(-1, *([1] * (action.ndim - 1))), random, action)
 
     def task_info(self, env_state: envs.TrialState, num_envs: int) -> jax.Array:
         if not self.has_task_info:
@@ -61,7 +84,7 @@ class Acting:
              ) -> tuple[ActorState, tuple[Transition, jax.Array]]:
         """Act in every env once and step them; returns the transition to store and the
         return of each trial that ended at this step (0 elsewhere)."""
-        noise_key, action_key, step_key = jax.random.split(key, 3)
+        noise_key, action_key, step_key, explore_key, epsilon_key = jax.random.split(key, 5)
         x = actor.next_input
         num_envs = x.prev_reward.shape[0]
         noise = sample_ib_noise(noise_key, self.agent.config, (num_envs,), self.deterministic_ib)
@@ -70,6 +93,9 @@ class Acting:
         dist = policy_distribution(out.policy_params, self.agent.action_space,
                                    self.spec.squash_actions)
         action, log_prob = dist.sample_and_log_prob(seed=action_key)
+        if self.exploration_envs:
+            action = self.behave(explore_key, actor.epsilon, action)
+            log_prob = dist.log_prob(action)
 
         obs, env_state, reward, episode_end, info = jax.vmap(self.env.step)(
             jax.random.split(step_key, num_envs), actor.env_state, action)
@@ -79,7 +105,8 @@ class Acting:
             jnp.zeros((num_envs, 0)), action=action, log_prob=log_prob, value=out.value,
             reward=reward, trial_end=info.trial_end,
             task_info=self.task_info(actor.env_state, num_envs),
-            carry=actor.carry if self.spec.record_carry else None)
+            carry=actor.carry if self.spec.record_carry else None,
+            explore=self.exploring(num_envs))
         # A new trial starts from zeros for the previous action and reward, as at reset: the
         # last trial's outcome says nothing about the new task.
         fresh = info.trial_end
@@ -90,8 +117,12 @@ class Acting:
             episode_start=episode_end.astype(jnp.float32), trial_start=fresh,
             trial_progress=self.trial_progress(env_state))
         completed = jnp.where(fresh, actor.trial_return + reward, 0.0)
+        epsilon = actor.epsilon
+        if self.exploration_envs:
+            epsilon = jnp.where(fresh, self.draw_epsilon(epsilon_key, num_envs), epsilon)
         actor = ActorState(env_state=env_state, next_input=next_input, carry=carry,
-                           trial_return=jnp.where(fresh, 0.0, actor.trial_return + reward))
+                           trial_return=jnp.where(fresh, 0.0, actor.trial_return + reward),
+                           epsilon=epsilon)
         return actor, (transition, completed)
 
     def rollout(self, params: dict, actor: ActorState, key: jax.Array, length: int

@@ -48,6 +48,10 @@ class TrainConfig(Validated):
     """save a checkpoint every this many chunks (0 = only at the end)"""
     keep_checkpoints: int = 3
     """how many of the latest checkpoints to keep"""
+    belief_exploration_envs: int = 0
+    """of the learner's envs, this many act ε-greedily around the policy (ε ~ U[0, 1] per
+    trial) to show the belief more varied histories; their steps train the belief only (the
+    RL loss masks them) and count as env steps"""
     num_devices: int = 0
     """devices to split the envs over (0 = all local devices)"""
     network: NetworkConfig = NetworkConfig()
@@ -64,7 +68,8 @@ class TrainConfig(Validated):
         choice("agent", self.agent, agents.names())
         positive(self, "", "num_seeds", "total_env_steps", "num_eval_envs",
                  "iterations_per_chunk", "keep_checkpoints")
-        non_negative(self, "", "num_train_tasks", "checkpoint_every", "num_devices")
+        non_negative(self, "", "num_train_tasks", "checkpoint_every", "num_devices",
+                     "belief_exploration_envs")
         if self.episodes_per_trial is not None and self.episodes_per_trial < 1:
             raise ValueError(f"episodes_per_trial must be >= 1, got {self.episodes_per_trial}")
         if agents.get(self.agent).requires_off_policy and not self.learner.spec.off_policy:

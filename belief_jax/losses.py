@@ -73,8 +73,12 @@ def gae(rewards: jax.Array, values: jax.Array, trial_ends: jax.Array, last_value
 
 
 def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array,
-                      clip_eps: float) -> jax.Array:
-    """PPO's loss −E[min(ρA, clip(ρ, 1 ± ε)A)], ρ = π/π_old (Schulman et al. 2017)."""
+                      clip_eps: float, weight: jax.Array | None = None) -> jax.Array:
+    """PPO's loss −E[min(ρA, clip(ρ, 1 ± ε)A)], ρ = π/π_old (Schulman et al. 2017); with
+    `weight`, the weighted mean (0 drops a step)."""
     ratio = jnp.exp(log_prob - old_log_prob)
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    return -jnp.mean(jnp.minimum(ratio * advantages, clipped * advantages))
+    objective = jnp.minimum(ratio * advantages, clipped * advantages)
+    if weight is None:
+        return -jnp.mean(objective)
+    return -jnp.sum(weight * objective) / jnp.maximum(weight.sum(), 1.0)

@@ -136,10 +136,12 @@ class AuxHead(nn.Module):
     multi_categorical → normalised logits [size·C], one categorical per position."""
 
     spec: TaskInfoSpec
+    hidden: Sequence[int] = ()  # ReLU layers before the output (none: linear in h)
 
     @nn.compact
     def __call__(self, h: jax.Array) -> jax.Array:
         spec = self.spec
+        h = MLP(self.hidden, name="hidden")(h) if self.hidden else h
         if spec.kind == "categorical":
             return jax.nn.log_softmax(nn.Dense(spec.num_classes, name="logits")(h))
         if spec.kind == "gaussian":

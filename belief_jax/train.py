@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 import envs
-from belief_jax import agents
+from belief_jax import agents, learners
 from belief_jax.acting import Acting
 from belief_jax.agents import Agent, sample_ib_noise
 from belief_jax.config import TrainConfig
@@ -32,12 +32,30 @@ def validate(config: TrainConfig) -> envs.MetaEnv:
             raise ValueError(f"{name}={length} is longer than a trial of {config.env!r} "
                              f"({trial_length} steps); valid: 1..{trial_length}")
     network = config.network
+    if config.belief_exploration_envs:
+        _validate_exploration(config)
     if network.reward_by_action and not isinstance(env.action_space, envs.Discrete):
         raise ValueError(f"network.reward_by_action needs discrete actions; {config.env!r} "
                          f"has continuous ones")
     if network.policy_head == "factored":
         _validate_factored(config, env)
     return env
+
+
+def _validate_exploration(config: TrainConfig) -> None:
+    name = "belief_exploration_envs"
+    if config.belief_exploration_envs >= config.learner.num_envs:
+        raise ValueError(f"{name}={config.belief_exploration_envs} must be below "
+                         f"{config.learner.name}.num_envs={config.learner.num_envs} (some envs "
+                         f"must act with the policy)")
+    with_belief = [name for name in agents.names() if agents.get(name).has_belief]
+    if config.agent not in with_belief:
+        raise ValueError(f"{name} trains a belief: agent must be one of {with_belief}, got "
+                         f"{config.agent!r}")
+    if not config.learner.spec.masks_exploration:
+        masking = [n for n in learners.names() if learners.config_type(n).spec.masks_exploration]
+        raise ValueError(f"{name} needs a learner whose RL loss masks exploring envs; "
+                         f"{config.learner.name!r} does not (valid: {masking})")
 
 
 def _validate_factored(config: TrainConfig, env: envs.MetaEnv) -> None:
@@ -73,7 +91,8 @@ class Trainer:
         self.agent = Agent(config.agent, config.network, spec, env.action_space,
                            value_head=rollout_spec.value_head)
         self.learner = config.learner.make(self.agent, config.network)
-        self.acting = Acting(self.agent, self.train_env, rollout_spec, target, False)
+        self.acting = Acting(self.agent, self.train_env, rollout_spec, target, False,
+                             config.belief_exploration_envs)
         self.validation = Acting(self.agent, self.eval_env, rollout_spec, target,
                                  config.network.ib_eval_mean)
         self.scores_belief = self.agent.traits.has_belief and target == "embedding"
@@ -98,8 +117,11 @@ class Trainer:
         actor, rollout, completed = self.acting.rollout(params, state.actor, rollout_key,
                                                         self.config.learner.rollout_length)
         learner, metrics = self.learner.update(state.learner, rollout, update_key)
-        num_trials = rollout.transitions.trial_end.sum()
-        metrics["train_return"] = jnp.where(num_trials > 0, completed.sum() / num_trials, jnp.nan)
+        # the exploring envs' trials say nothing about the policy's return
+        on_policy = ~rollout.transitions.explore
+        num_trials = (rollout.transitions.trial_end & on_policy).sum()
+        metrics["train_return"] = jnp.where(num_trials > 0,
+                                            (completed * on_policy).sum() / num_trials, jnp.nan)
         metrics["env_steps"] = (state.iteration + 1) * self.config.learner.steps_per_iteration
         return RunnerState(learner=learner, actor=actor, key=key,
                            iteration=state.iteration + 1), metrics

@@ -54,6 +54,7 @@ class RolloutSpec(NamedTuple):
     store_belief_features: bool  # store the belief the policy acted on (reused by the update)
     value_head: bool             # the agent has a V(h) head; transitions carry its value
     off_policy: bool             # learns from data of older policies (replay)
+    masks_exploration: bool = False  # the RL loss ignores `Transition.explore` steps
 
 
 class Transition(NamedTuple):
@@ -69,6 +70,7 @@ class Transition(NamedTuple):
     trial_end: jax.Array
     task_info: jax.Array        # the privileged target of this step's task
     carry: Carry | None = None  # recurrent state before this step (if the spec records it)
+    explore: jax.Array | None = None  # [B] bool: an exploring env's step (belief loss only)
 
 
 class Rollout(NamedTuple):
@@ -84,6 +86,7 @@ class ActorState(NamedTuple):
     next_input: AgentInput
     carry: Carry
     trial_return: jax.Array  # reward so far in each env's current trial
+    epsilon: jax.Array       # exploring envs' ε of the current trial (0 for the others)
 
 
 class RunnerState(NamedTuple):

@@ -21,11 +21,12 @@ import numpy as np
 
 import envs
 from belief_jax import learners
+from belief_jax.agents.config import POLICY_HEADS
+from belief_jax.validation import choice
 from experiments import bandit_baselines
 from experiments.common import (
     CURVE_COLUMNS,
     ExperimentArgs,
-    check_positive,
     cli,
     mean_se,
     sample_tasks,
@@ -34,6 +35,7 @@ from experiments.common import (
     write_csv,
 )
 
+CURVE_BASELINES = ("thompson", "greedy", "bayes_ucb", "gittins")  # reference lines
 RESULT_COLUMNS = ("method", "total_reward_mean", "total_reward_se", "n_tasks", "n_seeds")
 
 
@@ -42,14 +44,20 @@ class Args(ExperimentArgs):
     out: Path = Path("runs/bandit")
     agents: tuple[str, ...] = ("rnn", "aux_head", "belief")
     learners: tuple[str, ...] = ("ppo", "svg0")
+    heads: tuple[str, ...] = ("factored", "generic")
+    """policy heads of the belief agent, one run each (method belief_LEARNER for the
+    factored head of the preset, belief_generic_LEARNER for the generic MLP)"""
     num_train_tasks: int = 1000
-    """size of the finite training task set"""
+    """size of the finite training task set (0 = a fresh task every trial)"""
 
     quick_tasks, full_tasks = 500, 2000  # validation tasks
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, "num_train_tasks")
+        if self.num_train_tasks < 0:
+            raise ValueError(f"num_train_tasks must be >= 0, got {self.num_train_tasks}")
+        for head in self.heads:
+            choice("heads", head, POLICY_HEADS)
 
 
 # quick: env steps per learner; PPO with 64 envs gets 4x the updates per env step of the
@@ -58,19 +66,34 @@ _QUICK_STEPS = {"ppo": 600_000, "svg0": 200_000}
 _QUICK_ENVS = {"ppo": 64}
 
 
-def agent_config(args: Args, agent: str, learner: str):
-    """The bandit preset for one (agent, learner), sized so each run logs `curve_points`."""
+def agent_config(args: Args, agent: str, learner: str, head: str = "factored"):
+    """The bandit preset for one (agent, learner), sized so each run logs `curve_points`;
+    the belief agent with the given policy head (the other agents have only the generic)."""
     learners.config_type(learner)  # an unknown learner: one line naming the valid ones
     quick = lambda table: table.get(learner) if args.quick else None
-    return args.config("bandit", learner, args.total_env_steps or quick(_QUICK_STEPS),
-                       args.num_envs or quick(_QUICK_ENVS), agent=agent,
-                       num_train_tasks=args.num_train_tasks, num_eval_envs=256)
+    config = args.config("bandit", learner, args.total_env_steps or quick(_QUICK_STEPS),
+                         args.num_envs or quick(_QUICK_ENVS), agent=agent,
+                         num_train_tasks=args.num_train_tasks, num_eval_envs=256)
+    factored = agent == "belief" and head == "factored"
+    return config.replace(network=dataclasses.replace(
+        config.network, policy_head="factored" if factored else "generic"))
+
+
+def variants_of(args: Args) -> list[tuple[dict, object]]:
+    variants = []
+    for learner in args.learners:
+        for agent in args.agents:
+            heads = args.heads if agent == "belief" else ("generic",)
+            for head in heads:
+                name = f"{agent}_generic" if agent == "belief" and head == "generic" else agent
+                variants.append(({"method": f"{name}_{learner}"},
+                                 agent_config(args, agent, learner, head)))
+    return variants
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
     args.validate()
-    variants = [({"method": f"{agent}_{learner}"}, agent_config(args, agent, learner))
-                for learner in args.learners for agent in args.agents]
+    variants = variants_of(args)
     env = envs.make("bandit")
     num_tasks = args.tasks
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
@@ -104,7 +127,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
         f"20-armed bandit, {num_tasks} validation tasks (±1.96 s.e.)", "total reward")
     if curves:
         baselines = {r["method"]: r["total_reward_mean"] for r in results
-                     if r["method"] in ("greedy", "thompson")}
+                     if r["method"] in CURVE_BASELINES}
         paths["curves_png"] = plot_curves(curves, "method", out / "bandit_curves.png",
                                           baselines)
     return paths

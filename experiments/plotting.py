@@ -75,6 +75,9 @@ def plot_method_bars(rows: list[dict], png: str | Path, title: str, ylabel: str)
     return Path(png)
 
 
+_REFERENCE_STYLES = (":", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
 def plot_curves(curves: list[dict], key: str, png: str | Path,
                 baselines: dict[str, float] | None = None) -> Path:
     """One panel per value of `key` (method, β, ...): train return (on the training tasks)
@@ -94,8 +97,9 @@ def plot_curves(curves: list[dict], key: str, png: str | Path,
             ax.fill_between(x, [m - b for m, b in zip(mean, band, strict=True)],
                             [m + b for m, b in zip(mean, band, strict=True)],
                             color=color, alpha=0.2)
-        for (name, value), style in zip((baselines or {}).items(), (":", "--"), strict=False):
-            ax.axhline(value, color="k", linestyle=style, linewidth=0.8, label=name)
+        for (name, value), style in zip((baselines or {}).items(), _REFERENCE_STYLES,
+                                        strict=False):
+            ax.axhline(value, color="0.3", linestyle=style, linewidth=0.8, label=name)
         ax.set(title=f"{key} {label}" if key != "method" else str(label), xlabel="env steps")
     axes[0][0].set_ylabel("return per trial")
     axes[0][0].legend(fontsize=7)

@@ -12,7 +12,7 @@ import scipy.stats
 
 import envs
 from belief_jax.agents import Agent, AgentInput, sample_ib_noise
-from belief_jax.config import NetworkConfig, PPOConfig, TrainConfig
+from belief_jax.config import NetworkConfig, PPOConfig, SVGConfig, TrainConfig
 from belief_jax.learners.ppo import PPO, Minibatch, minibatch_step
 from belief_jax.losses import task_log_likelihood
 from belief_jax.networks import AuxHead, belief_features
@@ -164,3 +164,63 @@ def test_bandit_declares_its_factors():
     env = envs.make("bandit")
     assert env.action_factors and env.task_info_spec.kind == "beta"
     assert not envs.make("semicircle").action_factors
+
+
+def _trainer(**changes):
+    config = TrainConfig(env="bandit", env_kwargs={"num_arms": 3, "num_pulls": 5},
+                         learner=PPOConfig(num_envs=8, rollout_length=5, num_minibatches=1),
+                         network=NetworkConfig(hidden_size=8, head_sizes=(8,)), **changes)
+    return Trainer(config)
+
+
+def test_exploring_envs_are_marked_and_act_epsilon_greedily():
+    trainer = _trainer(belief_exploration_envs=3)
+    acting = trainer.acting
+    actor = acting.reset(jax.random.key(0), 8)
+    assert np.all(np.asarray(actor.epsilon[:5]) == 0) and np.all(actor.epsilon[5:] > 0)
+    policy = jnp.zeros(4000, jnp.int32)
+    always = acting.behave(jax.random.key(1), jnp.ones(4000), policy)
+    never = acting.behave(jax.random.key(1), jnp.zeros(4000), policy)
+    counts = np.bincount(np.asarray(always), minlength=3) / 4000
+    np.testing.assert_allclose(counts, 1 / 3, atol=0.03)  # ε = 1: uniform over the arms
+    assert np.all(np.asarray(never) == 0)                 # ε = 0: the policy's action
+    state = trainer.init(jax.random.key(2))
+    _, rollout, _ = acting.rollout(trainer.learner.acting_params(state.learner), state.actor,
+                                   jax.random.key(3), 5)
+    np.testing.assert_array_equal(rollout.transitions.explore[0], np.arange(8) >= 5)
+
+
+def test_ppo_rl_loss_ignores_exploring_steps_and_the_belief_loss_does_not():
+    agent, params, carry, x, noise = _agent()
+    ppo = PPO(agent, agent.config, PPOConfig(num_envs=B, num_minibatches=1))
+    explore = jnp.zeros((T, B), bool).at[:, -1].set(True)
+    batch = Transition(inputs=x, noise=noise, belief_features=jnp.zeros((T, B, 2 * K)),
+                       action=jnp.ones((T, B), jnp.int32), log_prob=jnp.full((T, B), -1.6),
+                       value=jnp.zeros((T, B)), reward=x.prev_reward,
+                       trial_end=jnp.zeros((T, B), bool), explore=explore,
+                       task_info=jax.random.uniform(jax.random.key(9), (T, B, K)))
+    advantages = jax.random.normal(jax.random.key(4), (T, B))
+    targets = jax.random.normal(jax.random.key(5), (T, B))
+    _, out = agent.apply(params, carry, x, noise, batch.belief_features)
+    loss = lambda adv, tgt: ppo.rl_loss(out, batch, adv, tgt)[0]
+    changed = (advantages.at[:, -1].add(7.0), targets.at[:, -1].add(-3.0))
+    np.testing.assert_allclose(loss(*changed), loss(advantages, targets), rtol=1e-6)
+    on_policy = (advantages.at[:, 0].add(7.0), targets.at[:, 0].add(-3.0))
+    assert not np.isclose(loss(*on_policy), loss(advantages, targets))
+    # the belief's loss still sees the exploring env
+    mb = Minibatch(carry, batch, advantages, targets)
+    aux = lambda task_info: ppo.loss(params, mb._replace(
+        transitions=batch._replace(task_info=task_info)))[1]["aux_log_likelihood"]
+    assert not np.isclose(aux(batch.task_info.at[:, -1].set(0.5)), aux(batch.task_info))
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(belief_exploration_envs=8), "must be below ppo.num_envs=8"),
+    (dict(belief_exploration_envs=2, agent="rnn"), "trains a belief: agent must be one of"),
+])
+def test_bad_exploration_settings_name_the_field(changes, message):
+    with pytest.raises(ValueError, match=message):
+        _trainer(**changes)
+    from belief_jax.train import validate
+    with pytest.raises(ValueError, match="'svg0' does not"):
+        validate(TrainConfig(learner=SVGConfig(), belief_exploration_envs=2))

@@ -41,7 +41,7 @@ class Belief(AgentKind):
     @staticmethod
     def torso(config, spec, carry, flat, x, noise, belief_features):
         belief_carry, belief_h = core(config, "belief_core", carry.belief, flat, x)
-        belief = AuxHead(spec, name="belief_head")(belief_h)
+        belief = AuxHead(spec, config.belief_head_sizes, name="belief_head")(belief_h)
         # No RL gradient reaches the belief network: it learns from the auxiliary loss only.
         features = networks.belief_features(jax.lax.stop_gradient(
             belief if belief_features is None else belief_features), spec)

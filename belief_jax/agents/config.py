@@ -35,6 +35,9 @@ class NetworkConfig(Validated):
     chrono_init: int = 0
     """LSTM cores: chrono initialisation of the gate biases for memories of up to this many
     steps (Tallec & Ollivier 2018; the trial length is the natural value); 0 = off"""
+    belief_head_sizes: tuple[int, ...] = ()
+    """belief agent: hidden layers of the belief head between its core and the belief's
+    parameters (none: linear)"""
     belief_learning_rate: float = 0.0
     """belief agent: the belief network's own Adam learning rate, with its own gradient
     clipping (it learns only from the belief loss); 0 = train it with the learner's optimiser"""
@@ -73,5 +76,6 @@ class NetworkConfig(Validated):
         positive(self, "network.", "hidden_size", "ib_size", "latent_size")
         non_negative(self, "network.", "aux_weight", "ib_belief", "ib_policy", "ib_critic",
                      "pearl_kl", "belief_learning_rate")
-        if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes)):
-            raise ValueError("network.torso_sizes and network.head_sizes must be positive")
+        if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes, *self.belief_head_sizes)):
+            raise ValueError("network.torso_sizes, head_sizes and belief_head_sizes must be "
+                             "positive")

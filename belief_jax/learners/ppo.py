@@ -28,7 +28,7 @@ from belief_jax.validation import non_negative, positive, unit_interval
 class PPOConfig(LearnerConfig):
     name = "ppo"
     spec = RolloutSpec(squash_actions=False, record_carry=False, store_belief_features=True,
-                       value_head=True, off_policy=False)
+                       value_head=True, off_policy=False, masks_exploration=True)
 
     num_envs: int = 64
     rollout_length: int = 100
@@ -105,12 +105,17 @@ class PPO:
                 targets: jax.Array) -> tuple[jax.Array, dict]:
         cfg = self.config
         dist = policy_distribution(out.policy_params, self.agent.action_space)
+        # exploring envs' steps (belief training only) carry no RL loss
+        weight = jnp.ones_like(batch.reward) if batch.explore is None else \
+            1.0 - batch.explore.astype(jnp.float32)
+        mean = lambda x: jnp.sum(weight * x) / jnp.maximum(weight.sum(), 1.0)
         if cfg.normalize_advantages:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            centred = advantages - mean(advantages)
+            advantages = centred / (jnp.sqrt(mean(centred**2)) + 1e-8)
         policy_loss = clipped_surrogate(dist.log_prob(batch.action), batch.log_prob,
-                                        advantages, cfg.clip_eps)
-        value_loss = 0.5 * jnp.mean((out.value - targets) ** 2)
-        entropy = dist.entropy().mean()
+                                        advantages, cfg.clip_eps, weight)
+        value_loss = 0.5 * mean((out.value - targets) ** 2)
+        entropy = mean(dist.entropy())
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy=entropy)
 
