@@ -9,6 +9,8 @@ pure, so `jax.vmap(train)(keys)` trains seeds at once.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -16,7 +18,7 @@ import envs
 from belief_jax import agents, learners
 from belief_jax.acting import Acting
 from belief_jax.agents import Agent, sample_ib_noise
-from belief_jax.config import TrainConfig
+from belief_jax.config import NetworkConfig, TrainConfig
 from belief_jax.losses import task_log_likelihood
 from belief_jax.types import RunnerState
 from envs.core import TaskInfoSpec
@@ -40,6 +42,19 @@ def validate(config: TrainConfig) -> envs.MetaEnv:
     if network.policy_head == "factored":
         _validate_factored(config, env)
     return env
+
+
+def resolved_network(config: TrainConfig, env: envs.MetaEnv) -> NetworkConfig:
+    """The network config with policy_head='auto' made concrete: factored where the agent
+    kind, the env's action factors, the embedding target and the absence of bottlenecks
+    allow it, generic elsewhere."""
+    network = config.network
+    if network.policy_head != "auto":
+        return network
+    applies = (agents.get(config.agent).factored_policy and env.action_factors
+               and network.task_info_target == "embedding"
+               and not (network.ib_belief or network.ib_policy or network.ib_critic))
+    return dataclasses.replace(network, policy_head="factored" if applies else "generic")
 
 
 def _validate_exploration(config: TrainConfig) -> None:
@@ -88,9 +103,10 @@ class Trainer:
         spec = env.task_info_spec if target == "embedding" else TaskInfoSpec(
             kind="categorical", size=1, num_classes=config.num_train_tasks)
         rollout_spec = config.learner.spec
-        self.agent = Agent(config.agent, config.network, spec, env.action_space,
+        network = resolved_network(config, env)
+        self.agent = Agent(config.agent, network, spec, env.action_space,
                            value_head=rollout_spec.value_head)
-        self.learner = config.learner.make(self.agent, config.network)
+        self.learner = config.learner.make(self.agent, network)
         self.acting = Acting(self.agent, self.train_env, rollout_spec, target, False,
                              config.belief_exploration_envs)
         self.validation = Acting(self.agent, self.eval_env, rollout_spec, target,

@@ -29,9 +29,10 @@ _LEARNERS: dict[str, dict[str, LearnerConfig]] = {
 }
 # The bandit's belief agent (SPEC §3.3-3.5): a Beta belief per arm, learned with its own
 # optimiser from chrono-initialised gates and reward-split action inputs; a factored policy
-# scoring each arm from its own Beta and the trial's progress.
+# scoring each arm from its own Beta and the trial's progress ('auto': the other agents, and
+# bottlenecked or task-id variants, keep the generic head).
 _NETWORKS = {
-    "bandit": NetworkConfig(policy_head="factored", head_sizes=(64,), trial_progress=True,
+    "bandit": NetworkConfig(policy_head="auto", head_sizes=(64,), trial_progress=True,
                             reward_by_action=True, chrono_init=100, belief_learning_rate=3e-3),
 }
 _CONTROL = {"ppo": PPOConfig(num_envs=128, rollout_length=100, num_epochs=4, num_minibatches=4,

@@ -224,3 +224,15 @@ def test_bad_exploration_settings_name_the_field(changes, message):
     from belief_jax.train import validate
     with pytest.raises(ValueError, match="'svg0' does not"):
         validate(TrainConfig(learner=SVGConfig(), belief_exploration_envs=2))
+
+
+@pytest.mark.parametrize("changes,head", [
+    (dict(), "factored"),
+    (dict(agent="rnn"), "generic"),
+    (dict(env="semicircle"), "generic"),
+    (dict(network=NetworkConfig(policy_head="auto", ib_belief=0.1)), "generic"),
+])
+def test_auto_policy_head_is_factored_only_where_it_applies(changes, head):
+    from belief_jax.train import resolved_network, validate
+    config = TrainConfig(network=NetworkConfig(policy_head="auto")).replace(**changes)
+    assert resolved_network(config, validate(config)).policy_head == head

@@ -7,7 +7,7 @@ from belief_jax.validation import Validated, choice, non_negative, positive
 
 CELLS = ("lstm", "gru")
 POLICY_CORES = ("feedforward", "recurrent")
-POLICY_HEADS = ("generic", "factored")
+POLICY_HEADS = ("generic", "factored", "auto")
 TASK_INFO_TARGETS = ("embedding", "task_id")
 
 
@@ -25,9 +25,10 @@ class NetworkConfig(Validated):
     share_policy_critic: bool = False
     """belief agent: one torso for policy and critic"""
     policy_head: str = "generic"
-    """belief agent: generic (MLP on the whole belief), or factored (each action scored from
-    its own factor of the belief by one shared network; for envs whose actions index the
-    task info's dimensions, the bandit); see agents.factored"""
+    """belief agent: generic (MLP on the whole belief), factored (each action scored from its
+    own factor of the belief by one shared network; for envs whose actions index the task
+    info's dimensions, the bandit; see agents.factored), or auto (factored wherever it
+    applies, generic elsewhere; the bandit preset's choice)"""
     trial_progress: bool = False
     """add the fraction of the trial elapsed to the agent's input"""
     reward_by_action: bool = False
