@@ -106,7 +106,7 @@ class Trainer:
         network = resolved_network(config, env)
         self.agent = Agent(config.agent, network, spec, env.action_space,
                            value_head=rollout_spec.value_head)
-        self.learner = config.learner.make(self.agent, network)
+        self.learner = config.learner.make(self.agent, network, config.num_iterations)
         self.acting = Acting(self.agent, self.train_env, rollout_spec, target, False,
                              config.belief_exploration_envs)
         self.validation = Acting(self.agent, self.eval_env, rollout_spec, target,

@@ -22,8 +22,8 @@ on θ, so learned − exact ≥ 0 in expectation (no best-Gaussian column there)
 
 Writes belief_quality.csv (t, learned_nll, exact_nll, best_gaussian_nll [bandit only],
 gap_se, n_tasks) and belief_quality.png. The default preset is sized for one GPU/TPU;
-`--quick` trains the belief agent for 1M env steps with 64 envs on a laptop CPU (about 2
-minutes)."""
+`--quick` trains the belief agent for 2M env steps with 64 envs (the bandit's quick preset)
+on a laptop CPU (about 5 minutes)."""
 from __future__ import annotations
 
 import dataclasses
@@ -194,7 +194,7 @@ class Args(ExperimentArgs):
     quick_tasks, full_tasks = 1000, 4000  # validation trials
 
     def steps(self, env: str, learner: str) -> int:
-        return self.total_env_steps or (1_000_000 if self.quick else
+        return self.total_env_steps or (2_000_000 if self.quick else
                                         preset(env, learner, False).total_env_steps)
 
 

@@ -33,7 +33,8 @@ _LEARNERS: dict[str, dict[str, LearnerConfig]] = {
 # bottlenecked or task-id variants, keep the generic head).
 _NETWORKS = {
     "bandit": NetworkConfig(policy_head="auto", head_sizes=(64,), trial_progress=True,
-                            reward_by_action=True, chrono_init=100, belief_learning_rate=3e-3),
+                            reward_by_action=True, chrono_init=100, belief_learning_rate=6e-3,
+                            belief_lr_schedule="cosine"),
 }
 _CONTROL = {"ppo": PPOConfig(num_envs=128, rollout_length=100, num_epochs=4, num_minibatches=4,
                              gamma=0.99, gae_lambda=0.95, learning_rate=3e-4, ent_coef=0.001),

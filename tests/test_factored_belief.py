@@ -236,3 +236,29 @@ def test_auto_policy_head_is_factored_only_where_it_applies(changes, head):
     from belief_jax.train import resolved_network, validate
     config = TrainConfig(network=NetworkConfig(policy_head="auto")).replace(**changes)
     assert resolved_network(config, validate(config)).policy_head == head
+
+
+def test_cosine_belief_schedule_decays_over_the_run():
+    """Adam's first steps move a parameter by about the rate: at the start 1e-2, and after
+    the schedule's whole horizon 3% of it."""
+    agent, params, carry, x, noise = _agent(belief_learning_rate=1e-2,
+                                            belief_lr_schedule="cosine")
+    ppo = PPO(agent, agent.config, PPOConfig(num_envs=B, num_minibatches=1, num_epochs=1,
+                                             learning_rate=1e-12), num_iterations=50)
+    batch = Transition(inputs=x, noise=noise, belief_features=jnp.zeros((T, B, 2 * K)),
+                       action=jnp.zeros((T, B), jnp.int32), log_prob=jnp.full((T, B), -1.6),
+                       value=jnp.zeros((T, B)), reward=x.prev_reward,
+                       trial_end=jnp.zeros((T, B), bool),
+                       task_info=jax.random.uniform(jax.random.key(9), (T, B, K)))
+    minibatch = Minibatch(carry, batch, jnp.ones((T, B)), jnp.ones((T, B)))
+    state = ppo.init(jax.random.key(0), params, batch)
+    step = jax.jit(lambda s: minibatch_step(ppo, s, minibatch)[0])
+    moves = []
+    for _ in range(51):
+        new = step(state)
+        moves.append(max(jax.tree.leaves(jax.tree.map(
+            lambda a, b: float(jnp.abs(a - b).max()), new.params["params"]["belief_head"],
+            state.params["params"]["belief_head"]))))
+        state = new
+    assert 5e-3 < moves[0] <= 1.01e-2
+    assert moves[-1] < 0.05 * moves[0]

@@ -81,7 +81,7 @@ class ReinforceConfig(LearnerConfig):
             raise ValueError(f"reinforce.learning_rate must be positive, got "
                              f"{self.learning_rate}")
 
-    def make(self, agent, network):
+    def make(self, agent, network, num_iterations):
         return Reinforce(agent, network, self)
 
 

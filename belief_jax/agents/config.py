@@ -8,6 +8,7 @@ from belief_jax.validation import Validated, choice, non_negative, positive
 CELLS = ("lstm", "gru")
 POLICY_CORES = ("feedforward", "recurrent")
 POLICY_HEADS = ("generic", "factored", "auto")
+LR_SCHEDULES = ("constant", "cosine")
 TASK_INFO_TARGETS = ("embedding", "task_id")
 
 
@@ -42,6 +43,8 @@ class NetworkConfig(Validated):
     belief_learning_rate: float = 0.0
     """belief agent: the belief network's own Adam learning rate, with its own gradient
     clipping (it learns only from the belief loss); 0 = train it with the learner's optimiser"""
+    belief_lr_schedule: str = "constant"
+    """the belief's own learning rate: constant, or cosine (decayed over the run to 3%)"""
     aux_weight: float = 1.0
     """weight of the auxiliary (belief) log loss"""
     task_info_target: str = "embedding"
@@ -65,6 +68,7 @@ class NetworkConfig(Validated):
         choice("network.policy_core", self.policy_core, POLICY_CORES)
         choice("network.task_info_target", self.task_info_target, TASK_INFO_TARGETS)
         choice("network.policy_head", self.policy_head, POLICY_HEADS)
+        choice("network.belief_lr_schedule", self.belief_lr_schedule, LR_SCHEDULES)
         if self.chrono_init == 1 or self.chrono_init < 0:
             raise ValueError(f"network.chrono_init must be 0 (off) or >= 2, got "
                              f"{self.chrono_init}")

@@ -54,8 +54,8 @@ class PPOConfig(LearnerConfig):
             raise ValueError(f"ppo.num_minibatches={self.num_minibatches} must divide "
                              f"ppo.num_envs={self.num_envs}")
 
-    def make(self, agent: Agent, network: NetworkConfig) -> PPO:
-        return PPO(agent, network, self)
+    def make(self, agent: Agent, network: NetworkConfig, num_iterations: int = 1) -> PPO:
+        return PPO(agent, network, self, num_iterations)
 
     def with_num_envs(self, num_envs: int) -> PPOConfig:
         return self.replace(num_envs=num_envs,
@@ -74,11 +74,12 @@ class Minibatch(NamedTuple):
     targets: jax.Array     # [T, M]
 
 
-def make_optimizer(config: PPOConfig, agent: Agent, network: NetworkConfig
-                   ) -> optax.GradientTransformation:
+def make_optimizer(config: PPOConfig, agent: Agent, network: NetworkConfig,
+                   num_iterations: int) -> optax.GradientTransformation:
     rl = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                      optax.adam(config.learning_rate, eps=1e-5))
-    return with_belief_optimizer(rl, agent, network, config.max_grad_norm)
+    updates = num_iterations * config.num_epochs * config.num_minibatches
+    return with_belief_optimizer(rl, agent, network, config.max_grad_norm, updates)
 
 
 class PPO:
@@ -86,9 +87,10 @@ class PPO:
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm",
                     "aux_log_likelihood", "ib_kl_belief", "ib_kl_policy", "ib_kl_critic")
 
-    def __init__(self, agent: Agent, network: NetworkConfig, config: PPOConfig):
+    def __init__(self, agent: Agent, network: NetworkConfig, config: PPOConfig,
+                 num_iterations: int = 1):
         self.agent, self.network, self.config = agent, network, config
-        self.optimizer = make_optimizer(config, agent, network)
+        self.optimizer = make_optimizer(config, agent, network, num_iterations)
 
     def init(self, key: jax.Array, params: dict, example: Transition) -> LearnerState:
         return LearnerState(params=params, opt_state=self.optimizer.init(params))

@@ -103,8 +103,8 @@ class SVGConfig(LearnerConfig):
         return self.replace(num_envs=factor * self.num_envs,
                             replay_size=factor * self.replay_size)
 
-    def make(self, agent: Agent, network: NetworkConfig) -> SVG0:
-        return SVG0(agent, network, self)
+    def make(self, agent: Agent, network: NetworkConfig, num_iterations: int = 1) -> SVG0:
+        return SVG0(agent, network, self, num_iterations)
 
 
 class SVGState(NamedTuple):
@@ -137,13 +137,15 @@ class SVG0:
                     "importance_weight", "grad_norm", "learning", "aux_log_likelihood",
                     "ib_kl_belief", "ib_kl_policy", "ib_kl_critic")
 
-    def __init__(self, agent: Agent, network: NetworkConfig, config: SVGConfig):
+    def __init__(self, agent: Agent, network: NetworkConfig, config: SVGConfig,
+                 num_iterations: int = 1):
         self.agent, self.network, self.config = agent, network, config
         self.q_head = QHead(network.head_sizes, agent.action_space)
         self.optimizer = with_belief_optimizer(
             optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                         optax.adam(config.learning_rate)),
-            agent, network, config.max_grad_norm, agent_path=lambda params: params["agent"])
+            agent, network, config.max_grad_norm, num_iterations * config.updates_per_iteration,
+            agent_path=lambda params: params["agent"])
         self.alpha_optimizer = optax.adam(config.alpha_learning_rate)
         self.buffer = make_sequence_buffer(config.num_envs, config.sequence_length,
                                            config.batch_size, config.replay_size,
