@@ -55,6 +55,10 @@ def test_cli_writes_config_metrics_summary_and_plot(tmp_path, agent):
     (["--learner", "sac"], "learner='sac' is not valid; choose one of ['ppo', 'svg0']"),
     (["--learner", "svg0", "--svg0.gamma", "2"], "svg0.gamma must lie in [0, 1], got 2.0"),
     (["--agent", "pearl"], "agent='pearl' needs an off-policy learner, not learner='ppo'"),
+    (["--preset", "medium"], "preset='medium' is not valid; choose one of ['quick', 'cpu'"),
+    (["--preset", "cpu", "--env", "semicircle"], "no cpu preset for env='semicircle'"),
+    (["--quick", "--preset", "cpu"], "--quick is --preset quick; it contradicts"),
+    (["--network.policy-head", "factored", "--agent", "rnn"], "needs agent in ['belief']"),
 ])
 def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, flags, message):
     result = _train("--out", str(tmp_path / "bad"), *flags)
@@ -125,3 +129,14 @@ def test_cli_bad_out_is_one_line_and_exit_2(tmp_path, where):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert f"out={str(out)!r}" in result.stderr
     assert blocker.read_text() == "not a directory"
+
+
+def test_presets_by_size():
+    from experiments.train import parse
+    quick, _, _ = parse(["--quick"])
+    cpu, _, _ = parse(["--preset", "cpu"])
+    full, _, _ = parse([])
+    assert cpu.total_env_steps == 8_000_000 > quick.total_env_steps == 2_000_000
+    assert cpu.learner == quick.learner and cpu.learner.num_envs == 64
+    assert full.learner.num_envs == 256 and full.total_env_steps == 50_000_000
+    assert quick.network.policy_head == "auto" == cpu.network.policy_head
