@@ -76,13 +76,20 @@ class Agent(nn.Module):
         if self.config.reward_by_action:
             r = x.prev_reward[..., None]
             extra += [x.prev_action * r, x.prev_action * (1.0 - r)]
-        return extra + self._shared_factor_inputs(x, as_list=True)
+        return extra + self._progress(x)
 
-    def _shared_factor_inputs(self, x: AgentInput, as_list: bool = False):
-        progress = [x.trial_progress[..., None]] if self.config.trial_progress else []
-        if as_list:
-            return progress
-        return progress[0] if progress else jnp.zeros((*x.prev_reward.shape, 0))
+    def _progress(self, x: AgentInput) -> list[jax.Array]:
+        if not self.config.trial_progress:
+            return []
+        if x.trial_progress is None:
+            raise ValueError("network.trial_progress is on but AgentInput.trial_progress is "
+                             "None (acting fills it; fill it when calling the agent directly)")
+        return [x.trial_progress[..., None]]
+
+    def _shared_factor_inputs(self, x: AgentInput) -> jax.Array:
+        """What every factor's head sees besides its own factor: the trial's progress."""
+        return jnp.concatenate([*self._progress(x), jnp.zeros((*x.prev_reward.shape, 0))],
+                               axis=-1)
 
     def _policy_head(self, h: jax.Array) -> jax.Array:
         space = self.action_space
