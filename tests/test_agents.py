@@ -275,3 +275,14 @@ def test_squashed_policy_fills_the_box_bounds_with_a_corrected_density():
     want = (norm.logpdf(u, np.asarray(mean), np.exp(np.asarray(log_std)))
             - np.log(2.5) - np.log1p(-np.tanh(u) ** 2)).sum(-1)
     np.testing.assert_allclose(dist.log_prob(actions[:5]), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("latent_eval_mean", [False, True])
+def test_evaluation_noise_zeroes_the_bottlenecks_but_samples_pearls_latent(latent_eval_mean):
+    net = NetworkConfig(latent_eval_mean=latent_eval_mean)
+    noise = sample_ib_noise(jax.random.key(0), net, (5,), deterministic=True)
+    for ib in (noise.belief, noise.policy, noise.critic):
+        assert np.all(np.asarray(ib) == 0)
+    assert np.all(np.asarray(noise.latent) == 0) == latent_eval_mean
+    training = sample_ib_noise(jax.random.key(0), net, (5,))
+    assert all(float(jnp.abs(n).sum()) > 0 for n in training)

@@ -157,3 +157,23 @@ def test_periodic_target_copies_every_period():
                                             jnp.int32(3))
     for a, b in zip(jax.tree.leaves(copied), jax.tree.leaves(online), strict=True):
         np.testing.assert_allclose(a, b + 1)
+
+
+def test_stored_actions_on_the_box_edge_are_rescored_finitely():
+    """A pre-tanh sample beyond ~8.3 is stored as exactly ±1.0 in float32; re-scoring it
+    must give a finite log-probability, and the loss on such a batch must stay finite."""
+    trainer = Trainer(_tiny("belief", "semicircle"))
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    for _ in range(3):
+        state, _ = jax.jit(trainer.iteration)(state)
+    learner = trainer.learner
+    batch = jax.tree.map(lambda x: x.swapaxes(0, 1), learner.buffer.sample(
+        state.learner.buffer, jax.random.key(1)).experience)
+    batch = batch._replace(action=batch.action.at[:, :, 0].set(1.0).at[:, :, 1].set(-1.0))
+    from belief_jax.agents import policy_distribution
+    dist = policy_distribution(jnp.zeros((4,)), trainer.agent.action_space, squash=True)
+    assert not np.isfinite(float(dist.log_prob(jnp.array([1.0, -1.0]))))  # the hazard
+    assert np.isfinite(float(dist.log_prob(learner._rescorable(jnp.array([1.0, -1.0])))))
+    loss, metrics = learner.loss(state.learner.params, state.learner.target_params,
+                                 state.learner.log_alpha, batch, jax.random.key(2))
+    assert np.isfinite(float(loss)) and np.isfinite(float(metrics["importance_weight"]))

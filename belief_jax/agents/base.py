@@ -118,8 +118,15 @@ def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:
 
 def sample_ib_noise(key: jax.Array, config: NetworkConfig, batch_shape: tuple[int, ...],
                     deterministic: bool = False) -> IBNoise:
+    """Standard-normal noise for every bottleneck and for pearl's latent. `deterministic`
+    zeroes the bottlenecks' noise (their means μ); pearl's latent keeps its own flag,
+    `network.latent_eval_mean`: PEARL evaluates by posterior sampling, and with z fixed to the
+    posterior mean (0 before any context) it would never explore a new task."""
     shapes = [(*batch_shape, config.ib_size)] * 3 + [(*batch_shape, config.latent_size)]
-    if deterministic:
-        return IBNoise(*(jnp.zeros(shape) for shape in shapes))
     keys = jax.random.split(key, len(shapes))
-    return IBNoise(*(jax.random.normal(k, shape) for k, shape in zip(keys, shapes, strict=True)))
+    noise = [jax.random.normal(k, shape) for k, shape in zip(keys, shapes, strict=True)]
+    if deterministic:
+        noise[:3] = [jnp.zeros(shape) for shape in shapes[:3]]
+        if config.latent_eval_mean:
+            noise[3] = jnp.zeros(shapes[3])
+    return IBNoise(*noise)

@@ -60,6 +60,9 @@ class NetworkConfig(Validated):
     """pearl: size of the task latent z"""
     pearl_kl: float = 0.1
     """pearl: β of KL(q(z | context) ‖ N(0, I)) (PEARL uses 0.1)"""
+    latent_eval_mean: bool = False
+    """pearl: evaluate with the posterior mean of z instead of a posterior sample (PEARL
+    samples; the mean is 0 in a trial's first episode)"""
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
 

@@ -182,6 +182,18 @@ class SVG0:
         start_carry = jax.tree.map(lambda x: x[0], batch.carry)
         return self.agent.apply(agent_params, start_carry, batch.inputs, batch.noise)[1]
 
+    def _rescorable(self, action: jax.Array) -> jax.Array:
+        """A stored squashed action moved inside the open box: a pre-tanh value above ~8.3
+        rounds to exactly ±1 in float32, where the tanh bijector's inverse (and so the
+        log-probability, and Retrace's log π/μ) is infinite. 1e-6 of the half-width inside,
+        atanh is at most 7.25; the log-probability of such an action is then finite, and the
+        truncated importance weight min(1, π/μ) keeps the error it makes bounded."""
+        if self.discrete:
+            return action
+        space = self.agent.action_space
+        inset = 1e-6 * (space.high - space.low) / 2
+        return jnp.clip(action, space.low + inset, space.high - inset)
+
     def _q(self, q_params: dict, features: jax.Array, action: jax.Array) -> jax.Array:
         """Q of the given actions [L, N]."""
         if self.discrete:
@@ -211,7 +223,7 @@ class SVG0:
         target_q = self._q(target_params["q"], target_out.critic_features, batch.action)
         target_v, _ = self._expected_q(target_params["q"], target_out.critic_features,
                                        frozen_dist, target_key)
-        log_rhos = frozen_dist.log_prob(batch.action) - batch.log_prob
+        log_rhos = frozen_dist.log_prob(self._rescorable(batch.action)) - batch.log_prob
         discounts = cfg.gamma * (1.0 - batch.trial_end.astype(jnp.float32))
         targets = jax.vmap(retrace_targets, in_axes=(1, 1, 1, 1, 1, None), out_axes=1)(
             target_q, target_v, batch.reward, discounts, log_rhos, cfg.retrace_lambda)
