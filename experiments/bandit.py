@@ -1,16 +1,21 @@
-"""Bandit experiment: trained agents (rnn / aux_head / belief × ppo / svg0) against classical
-baselines on the same validation tasks, plus train-vs-validation curves on a finite training
-task set. `python -m experiments.bandit --out DIR [--quick]`.
+"""Bandit experiment: trained agents (rnn / aux_head / belief × ppo / svg0; the belief agent
+once per policy head, factored and generic) against the classical baselines of
+`experiments.bandit_baselines` (Gittins among them) on the same validation tasks, plus
+train-vs-validation curves on a finite training task set (`--num-train-tasks 0`: fresh
+tasks). `python -m experiments.bandit --out DIR [--quick]`.
 
 Writes to DIR: bandit_results.csv (method, total_reward_mean, total_reward_se, n_tasks,
 n_seeds; one row per method, baselines first), bandit_curves.csv (method, env_steps, split,
-return_mean, return_band), bandit_results.png and bandit_curves.png.
+return_mean, return_band), bandit_results.png and bandit_curves.png (greedy, Thompson,
+Bayes-UCB and Gittins as reference lines).
 
 The default preset is sized for one GPU/TPU (50M env steps per run, 3 seeds, 2,000
-validation tasks); `--quick` runs on a laptop CPU in about 5 minutes (1 seed; ppo 600k env
-steps with 64 envs, svg0 200k; 500 validation tasks), far too short for the agents to match the full
-runs. The total reward ± s.e. is over validation tasks (each task's reward averaged over
-seeds)."""
+validation tasks); `--quick` runs on a laptop CPU in about 8 minutes (1 seed; ppo 600k env
+steps with 64 envs, svg0 200k; 500 validation tasks), far too short for most agents to match
+the full runs. The cpu budget of the README's table: `--agents belief --learners ppo
+--num-train-tasks 0 --total-env-steps 8000000 --num-envs 64 --num-seeds 1 --num-tasks 2000`
+(about 28 minutes). The total reward ± s.e. is over validation tasks (each task's reward
+averaged over seeds)."""
 from __future__ import annotations
 
 import dataclasses
