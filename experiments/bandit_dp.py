@@ -33,7 +33,10 @@ def success_probability(s, f):
 
 
 def gittins_table(horizon: int, grid: int = GITTINS_GRID) -> np.ndarray:
-    """G[s, f, r] for s, f in 0..horizon and r in 0..horizon (G[..., 0] = 0: nothing left)."""
+    """G[s, f, r] for s, f in 0..horizon and r in 0..horizon (G[..., 0] = 0: nothing left).
+
+    With r pulls left only s + f ≤ horizon − r can occur, so each r works on the square
+    s, f ≤ horizon − r (a third of the full cube's work); entries outside it are 0."""
     n = horizon + 1
     lam = np.linspace(0.0, 1.0, grid)[:, None, None]
     s, f = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -41,9 +44,11 @@ def gittins_table(horizon: int, grid: int = GITTINS_GRID) -> np.ndarray:
     w = np.zeros((grid, n + 1, n + 1))  # W(·, ·, r − 1), padded by one in s and f
     table = np.zeros((n, n, n))
     for r in range(1, n):
-        c = mu - lam + mu * w[:, 1:, :-1] + (1.0 - mu) * w[:, :-1, 1:]
-        table[..., r] = _root(c, lam[:, 0, 0])
-        w[:, :-1, :-1] = np.maximum(c, 0.0)
+        m = min(n - r + 1, n)  # s, f ≤ horizon − r + 1: one more than needed, the next r reads it
+        c = mu[:, :m, :m] - lam + mu[:, :m, :m] * w[:, 1:m + 1, :m] \
+            + (1.0 - mu[:, :m, :m]) * w[:, :m, 1:m + 1]
+        table[:m, :m, r] = _root(c, lam[:, 0, 0])
+        w[:, :m, :m] = np.maximum(c, 0.0)
     return table
 
 

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 import envs
@@ -20,46 +21,55 @@ TINY_NETWORK = dict(hidden_size=8, torso_sizes=(8,), head_sizes=(8,))
 
 
 def _numpy_bandit(name: str, arm_probs: np.ndarray, pulls: int, rng) -> np.ndarray:
-    """Plain-loop reference of the classical strategies (own RNG, own tie-breaking, scipy's
-    Beta quantile)."""
-    totals = []
-    for p in arm_probs:
-        k = len(p)
-        s, n, total = np.zeros(k), np.zeros(k), 0.0
-        for t in range(pulls):
-            if name == "random":
-                score = np.zeros(k)
-            elif name == "greedy":
-                score = (s + 1) / (n + 2)
-            elif name == "thompson":
-                score = rng.beta(1 + s, 1 + n - s)
-            elif name == "bayes_ucb":  # quantile 1 − 1/t at pull t = 1, 2, ...
-                score = scipy.stats.beta.ppf(1 - 1 / (t + 1), 1 + s, 1 + n - s)
-            elif name == "knowledge_gradient":
-                score = _numpy_knowledge_gradient(s, n, pulls - t - 1)
-            elif (n == 0).any():  # ucb1: every arm once first
-                score = (n == 0).astype(float)
-            else:
-                score = s / n + np.sqrt(2 * math.log(t) / n)
-            arm = rng.choice(np.flatnonzero(score == score.max()))
-            reward = float(rng.random() < p[arm])
-            s[arm] += reward
-            n[arm] += 1
-            total += reward
-        totals.append(total)
-    return np.array(totals)
+    """Plain-numpy reference of the classical strategies (own RNG, own tie-breaking, scipy's
+    Beta quantile), all tasks in lockstep: one step of every trial at a time."""
+    n_tasks, k = arm_probs.shape
+    s, n, total = np.zeros((n_tasks, k)), np.zeros((n_tasks, k)), np.zeros(n_tasks)
+    rows = np.arange(n_tasks)
+    for t in range(pulls):
+        if name == "random":
+            score = np.zeros((n_tasks, k))
+        elif name == "greedy":
+            score = (s + 1) / (n + 2)
+        elif name == "thompson":
+            score = rng.beta(1 + s, 1 + n - s)
+        elif name == "bayes_ucb":  # quantile 1 − 1/t at pull t = 1, 2, ...
+            score = _bisected_beta_quantile(1 - 1 / (t + 1), 1 + s, 1 + n - s)
+        elif name == "knowledge_gradient":
+            score = _numpy_knowledge_gradient(s, n, pulls - t - 1)
+        else:  # ucb1: every arm once first
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ucb = s / n + np.sqrt(2 * math.log(max(t, 1)) / n)
+            score = np.where((n == 0).any(1, keepdims=True), (n == 0).astype(float), ucb)
+        arm = np.array([rng.choice(np.flatnonzero(row == row.max())) for row in score])
+        reward = (rng.random(n_tasks) < arm_probs[rows, arm]).astype(float)
+        s[rows, arm] += reward
+        n[rows, arm] += 1
+        total += reward
+    return total
+
+
+def _bisected_beta_quantile(q: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x with I_x(a, b) = q by 50 bisections on scipy's incomplete beta function (the
+    baseline reads scipy's own inverse, so this reference computes it another way)."""
+    lo, hi = np.zeros_like(a), np.ones_like(a)
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        below = scipy.special.betainc(a, b, mid) < q
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
 
 
 def _numpy_knowledge_gradient(s, n, left: int) -> np.ndarray:
     """μ_k + left · (E[best mean after pulling k] − best mean now), arm by arm."""
     mean = (s + 1) / (n + 2)
-    score = np.empty(len(s))
-    for k in range(len(s)):
-        other = np.delete(mean, k).max()
-        win, loss = (s[k] + 2) / (n[k] + 3), (s[k] + 1) / (n[k] + 3)
-        gain = mean[k] * max(win, other) + (1 - mean[k]) * max(loss, other) \
-            - max(mean[k], other)
-        score[k] = mean[k] + left * gain
+    score = np.empty_like(mean)
+    for k in range(mean.shape[1]):
+        other = np.delete(mean, k, axis=1).max(1)
+        win, loss = (s[:, k] + 2) / (n[:, k] + 3), (s[:, k] + 1) / (n[:, k] + 3)
+        gain = mean[:, k] * np.maximum(win, other) + (1 - mean[:, k]) * np.maximum(loss, other) \
+            - np.maximum(mean[:, k], other)
+        score[:, k] = mean[:, k] + left * gain
     return score
 
 
