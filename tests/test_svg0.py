@@ -96,14 +96,20 @@ def test_replayed_sequences_start_from_the_actors_recurrent_state():
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_belief_network_gets_no_rl_gradient_under_svg0():
-    trainer = Trainer(_tiny())
+def _replayed_batch(config):
+    """A trainer after 3 iterations, its state, and a time-major batch from its replay."""
+    trainer = Trainer(config)
     state = jax.jit(trainer.init)(jax.random.key(0))
     for _ in range(3):
         state, _ = jax.jit(trainer.iteration)(state)
-    learner = trainer.learner
-    batch = jax.tree.map(lambda x: x.swapaxes(0, 1), learner.buffer.sample(
+    batch = jax.tree.map(lambda x: x.swapaxes(0, 1), trainer.learner.buffer.sample(
         state.learner.buffer, jax.random.key(1)).experience)
+    return trainer, state, batch
+
+
+def test_belief_network_gets_no_rl_gradient_under_svg0():
+    trainer, state, batch = _replayed_batch(_tiny())
+    learner = trainer.learner
     p = state.learner.params
 
     def rl_only(params):
@@ -162,13 +168,8 @@ def test_periodic_target_copies_every_period():
 def test_stored_actions_on_the_box_edge_are_rescored_finitely():
     """A pre-tanh sample beyond ~8.3 is stored as exactly ±1.0 in float32; re-scoring it
     must give a finite log-probability, and the loss on such a batch must stay finite."""
-    trainer = Trainer(_tiny("belief", "semicircle"))
-    state = jax.jit(trainer.init)(jax.random.key(0))
-    for _ in range(3):
-        state, _ = jax.jit(trainer.iteration)(state)
+    trainer, state, batch = _replayed_batch(_tiny("belief", "semicircle"))
     learner = trainer.learner
-    batch = jax.tree.map(lambda x: x.swapaxes(0, 1), learner.buffer.sample(
-        state.learner.buffer, jax.random.key(1)).experience)
     batch = batch._replace(action=batch.action.at[:, :, 0].set(1.0).at[:, :, 1].set(-1.0))
     from belief_jax.agents import policy_distribution
     dist = policy_distribution(jnp.zeros((4,)), trainer.agent.action_space, squash=True)
