@@ -32,7 +32,7 @@ class Belief(AgentKind):
 
     @staticmethod
     def initial_carry(config, batch):
-        recurrent = config.policy_core == "recurrent" and config.policy_head == "generic"
+        recurrent = config.policy_core == "recurrent" and config.policy_head != "factored"
         zeros = lambda: zero_core_carry(config, batch)
         return BeliefCarry(belief=zeros(), policy=zeros() if recurrent else None,
                            critic=zeros() if recurrent and not config.share_policy_critic
