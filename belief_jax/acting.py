@@ -42,11 +42,6 @@ class Acting:
                           prev_reward=jnp.zeros(batch), episode_start=jnp.ones(batch),
                           trial_start=jnp.ones(batch, bool), trial_progress=jnp.zeros(batch))
 
-    def trial_progress(self, env_state: envs.TrialState) -> jax.Array:
-        """Steps of the current trial already taken, over the trial's length, per env."""
-        steps = env_state.episode * self.env.env.episode_length + env_state.env_state.time
-        return steps.astype(jnp.float32) / self.env.trial_length
-
     def reset(self, key: jax.Array, num_envs: int, tasks: Any = None) -> ActorState:
         """Starts a trial in each env: fresh tasks from the env, or the given `tasks` (a pytree
         with a leading axis of `num_envs`)."""
@@ -115,7 +110,7 @@ class Acting:
                                            encode_action(action, self.agent.action_space)),
             prev_reward=jnp.where(fresh, 0.0, reward),
             episode_start=episode_end.astype(jnp.float32), trial_start=fresh,
-            trial_progress=self.trial_progress(env_state))
+            trial_progress=jax.vmap(self.env.progress)(env_state))
         completed = jnp.where(fresh, actor.trial_return + reward, 0.0)
         epsilon = actor.epsilon
         if self.exploration_envs:

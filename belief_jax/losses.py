@@ -79,6 +79,9 @@ def clipped_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantages: 
     ratio = jnp.exp(log_prob - old_log_prob)
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     objective = jnp.minimum(ratio * advantages, clipped * advantages)
-    if weight is None:
-        return -jnp.mean(objective)
-    return -jnp.sum(weight * objective) / jnp.maximum(weight.sum(), 1.0)
+    return -(jnp.mean(objective) if weight is None else weighted_mean(objective, weight))
+
+
+def weighted_mean(x: jax.Array, weight: jax.Array) -> jax.Array:
+    """The mean of x over the entries with weight 1 (weights 0 or 1), 0 if there are none."""
+    return jnp.sum(weight * x) / jnp.maximum(weight.sum(), 1.0)

@@ -39,8 +39,8 @@ def validate(config: TrainConfig) -> envs.MetaEnv:
     if network.reward_by_action and not isinstance(env.action_space, envs.Discrete):
         raise ValueError(f"network.reward_by_action needs discrete actions; {config.env!r} "
                          f"has continuous ones")
-    if network.policy_head == "factored":
-        _validate_factored(config, env)
+    if network.policy_head == "factored" and (misfit := factored_head_misfit(config, env)):
+        raise ValueError(misfit)
     return env
 
 
@@ -51,9 +51,7 @@ def resolved_network(config: TrainConfig, env: envs.MetaEnv) -> NetworkConfig:
     network = config.network
     if network.policy_head != "auto":
         return network
-    applies = (agents.get(config.agent).factored_policy and env.action_factors
-               and network.task_info_target == "embedding"
-               and not (network.ib_belief or network.ib_policy or network.ib_critic))
+    applies = factored_head_misfit(config, env) is None and not network.bottlenecked
     return dataclasses.replace(network, policy_head="factored" if applies else "generic")
 
 
@@ -73,16 +71,19 @@ def _validate_exploration(config: TrainConfig) -> None:
                          f"{config.learner.name!r} does not (valid: {masking})")
 
 
-def _validate_factored(config: TrainConfig, env: envs.MetaEnv) -> None:
-    kinds = [name for name in agents.names() if agents.get(name).factored_policy]
+def factored_head_misfit(config: TrainConfig, env: envs.MetaEnv) -> str | None:
+    """Why the factored policy head does not fit this agent and env (None if it does; the
+    bottlenecks are NetworkConfig's own check)."""
     if not agents.get(config.agent).factored_policy:
-        raise ValueError(f"network.policy_head='factored' needs agent in {kinds}, got "
-                         f"agent={config.agent!r}")
+        kinds = [name for name in agents.names() if agents.get(name).factored_policy]
+        return (f"network.policy_head='factored' needs agent in {kinds}, got "
+                f"agent={config.agent!r}")
     if not env.action_factors or config.network.task_info_target != "embedding":
-        raise ValueError(f"network.policy_head='factored' needs an env whose actions index "
-                         f"its task embedding's dimensions (action_factors) and "
-                         f"network.task_info_target='embedding'; {config.env!r} with "
-                         f"target {config.network.task_info_target!r} is not one")
+        return (f"network.policy_head='factored' needs an env whose actions index its task "
+                f"embedding's dimensions (action_factors) and "
+                f"network.task_info_target='embedding'; {config.env!r} with target "
+                f"{config.network.task_info_target!r} is not one")
+    return None
 
 
 class Trainer:

@@ -68,6 +68,11 @@ class TrialWrapper:
     def trial_length(self) -> int:
         return self.env.episode_length * self.episodes_per_trial
 
+    def progress(self, state: TrialState) -> jax.Array:
+        """The fraction of the trial already played: steps taken over `trial_length`."""
+        steps = state.episode * self.env.episode_length + state.env_state.time
+        return steps.astype(jnp.float32) / self.trial_length
+
     def sample_task(self, key: jax.Array) -> tuple[Any, jax.Array]:
         if self.task_set is None:
             return self.env.sample_task(key), jnp.int32(-1)

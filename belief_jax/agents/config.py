@@ -66,6 +66,11 @@ class NetworkConfig(Validated):
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
 
+    @property
+    def bottlenecked(self) -> bool:
+        """Some information bottleneck is on."""
+        return bool(self.ib_belief or self.ib_policy or self.ib_critic)
+
     def validate(self) -> None:
         choice("network.cell", self.cell, CELLS)
         choice("network.policy_core", self.policy_core, POLICY_CORES)
@@ -77,8 +82,7 @@ class NetworkConfig(Validated):
                              f"{self.chrono_init}")
         if self.chrono_init and self.cell != "lstm":
             raise ValueError(f"network.chrono_init needs cell='lstm', got cell={self.cell!r}")
-        if self.policy_head == "factored" and (self.ib_belief or self.ib_policy or
-                                               self.ib_critic):
+        if self.policy_head == "factored" and self.bottlenecked:
             raise ValueError("network.policy_head='factored' reads the belief's factors "
                              "directly: set network.ib_belief, ib_policy and ib_critic to 0")
         positive(self, "network.", "hidden_size", "ib_size", "latent_size")

@@ -17,7 +17,7 @@ import optax
 from belief_jax.agents import Agent, policy_distribution
 from belief_jax.agents.config import NetworkConfig
 from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
-from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae
+from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae, weighted_mean
 from belief_jax.parallel import shard_envs
 from belief_jax.types import AgentOutput, Carry, Rollout, RolloutSpec, Transition
 from belief_jax.validation import non_negative, positive, unit_interval
@@ -110,7 +110,7 @@ class PPO:
         # exploring envs' steps (belief training only) carry no RL loss
         weight = jnp.ones_like(batch.reward) if batch.explore is None else \
             1.0 - batch.explore.astype(jnp.float32)
-        mean = lambda x: jnp.sum(weight * x) / jnp.maximum(weight.sum(), 1.0)
+        mean = lambda x: weighted_mean(x, weight)
         if cfg.normalize_advantages:
             centred = advantages - mean(advantages)
             advantages = centred / (jnp.sqrt(mean(centred**2)) + 1e-8)
