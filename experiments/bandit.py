@@ -26,7 +26,6 @@ import numpy as np
 
 import envs
 from belief_jax import learners
-from belief_jax.agents.config import POLICY_HEADS
 from belief_jax.validation import choice
 from experiments import bandit_baselines
 from experiments.common import (
@@ -41,6 +40,7 @@ from experiments.common import (
 )
 
 CURVE_BASELINES = ("thompson", "greedy", "bayes_ucb", "gittins")  # reference lines
+HEADS = ("factored", "generic")  # the belief agent's policy heads, one run each
 RESULT_COLUMNS = ("method", "total_reward_mean", "total_reward_se", "n_tasks", "n_seeds")
 
 
@@ -62,7 +62,7 @@ class Args(ExperimentArgs):
         if self.num_train_tasks < 0:
             raise ValueError(f"num_train_tasks must be >= 0, got {self.num_train_tasks}")
         for head in self.heads:
-            choice("heads", head, POLICY_HEADS)
+            choice("heads", head, HEADS)
 
 
 # quick: env steps per learner; PPO with 64 envs gets 4x the updates per env step of the

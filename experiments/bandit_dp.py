@@ -36,7 +36,8 @@ def gittins_table(horizon: int, grid: int = GITTINS_GRID) -> np.ndarray:
     """G[s, f, r] for s, f in 0..horizon and r in 0..horizon (G[..., 0] = 0: nothing left).
 
     With r pulls left only s + f ≤ horizon − r can occur, so each r works on the square
-    s, f ≤ horizon − r (a third of the full cube's work); entries outside it are 0."""
+    s, f ≤ horizon − r + 1 (about a third of the full cube's work); entries outside it are 0,
+    entries inside it with s + f > horizon − r are unreachable and meaningless."""
     n = horizon + 1
     lam = np.linspace(0.0, 1.0, grid)[:, None, None]
     s, f = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
