@@ -20,6 +20,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from belief_jax.distributed import barrier, is_main_process, to_host
 from belief_jax.types import RunnerState
 
 FORMAT_VERSION = 2  # 1: leaves keyed by flat position (leaf_0000), no layout
@@ -148,22 +149,29 @@ class Checkpoints:
         latest = self.latest()
         unfinished = [s for s in self.manager.all_steps()
                       if latest is None or s > latest]
-        for step in unfinished:
-            shutil.rmtree(self.directory / str(step))
+        barrier("checkpoints: listed")  # before process 0 removes what the others list
+        if is_main_process():
+            for step in unfinished:
+                shutil.rmtree(self.directory / str(step))
+        barrier("checkpoints: unfinished removed")
         if unfinished:
             self.manager.reload()
         return unfinished
 
     def save(self, chunk: int, state: RunnerState) -> None:
-        """Saves after chunk number `chunk` (0-based) and waits until it is on disk."""
+        """Saves after chunk number `chunk` (0-based) and waits until it is on disk. In a
+        multi-process run every process writes its own shards (orbax), and process 0 the
+        manifest once all of them are written."""
         self.manager.save(chunk, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_storable(state)),
             meta=ocp.args.JsonSave({"format": FORMAT_VERSION, "chunk": chunk,
-                                    "iteration": int(jax.device_get(state.iteration
-                                                                    ).reshape(-1)[0]),
+                                    "iteration": int(to_host(state.iteration
+                                                             ).reshape(-1)[0]),
                                     "layout": layout(state)})))
         self.manager.wait_until_finished()
-        write_manifest(self.directory / str(chunk))
+        barrier("checkpoints: saved")
+        if is_main_process():
+            write_manifest(self.directory / str(chunk))
 
     def restore(self, like: RunnerState, chunk: int | None = None) -> tuple[int, RunnerState]:
         """The state saved after `chunk` (default: the latest), shaped and sharded like `like`."""

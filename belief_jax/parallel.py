@@ -20,6 +20,16 @@ from belief_jax.types import RunnerState
 ENV_AXIS = "envs"
 
 
+def env_shards(size: int) -> int:
+    """How many devices an env axis of `size` is split over by `shard_envs` (1 without a
+    mesh, or where `size` does not divide evenly)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or ENV_AXIS not in mesh.axis_names:
+        return 1
+    count = mesh.shape[ENV_AXIS]
+    return count if size % count == 0 else 1
+
+
 def shard_envs(tree, axis: int):
     """`tree` with `axis` of each leaf split over the env axis of the mesh set by
     `jax.set_mesh` (the runner sets it while compiling); unchanged without such a mesh, on one
@@ -33,15 +43,19 @@ def shard_envs(tree, axis: int):
 
 
 def make_mesh(num_devices: int, num_envs: int, learner: str = "learner") -> Mesh:
-    """A mesh over the first `num_devices` devices (0 = all of them)."""
+    """A mesh over the first `num_devices` devices (0 = all of them). In a multi-process run
+    the devices are every process's, and the mesh must hold them all."""
     available = jax.devices()
     count = num_devices or len(available)
-    if count > len(available):
+    processes = jax.process_count()
+    where = f" across {processes} processes" if processes > 1 else ""
+    if count > len(available) or (processes > 1 and count != len(available)):
+        valid = f"0 or {len(available)}" if processes > 1 else f"0 (all) or 1..{len(available)}"
         raise ValueError(f"num_devices={count} but only {len(available)} device(s) are "
-                         f"available; valid: 0 (all) or 1..{len(available)}")
+                         f"available{where}; valid: {valid}")
     if num_envs % count:
         raise ValueError(f"{learner}.num_envs={num_envs} must be divisible by the number of "
-                         f"devices ({count}); set num_devices or num_envs accordingly")
+                         f"devices ({count}{where}); set num_devices or num_envs accordingly")
     return Mesh(np.array(available[:count]), (ENV_AXIS,))
 
 

@@ -22,10 +22,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from belief_jax import distributed
 from belief_jax.checkpoint import CheckpointError, Checkpoints
 from belief_jax.config import TrainConfig, config_to_dict
+from belief_jax.distributed import is_main_process, to_host
 from belief_jax.parallel import make_mesh, state_shardings
 from belief_jax.stats import finite_mean_se
 from belief_jax.train import Trainer, over_seeds
@@ -127,12 +129,53 @@ def _read_rows(path: Path, up_to_iteration: int) -> list[dict]:
 
 def compile_chunk(trainer: Trainer, state: RunnerState, mesh: Mesh):
     """The chunk, vmapped over seeds, compiled ahead of time for `state` placed on `mesh`
-    (envs split over its devices); the input state is donated."""
+    (envs split over its devices); the input state is donated. Metrics come back replicated,
+    so every process (of a multi-process run) can read them."""
     shardings = state_shardings(state, mesh)
+    replicated = NamedSharding(mesh, PartitionSpec())
     chunk = jax.jit(over_seeds(trainer.chunk, trainer.config.num_seeds), donate_argnums=0,
-                    out_shardings=(shardings, None, None))
+                    out_shardings=(shardings, replicated, replicated))
     with jax.set_mesh(mesh):  # lets the update pin its minibatches to the devices
         return chunk.lower(state).compile()
+
+
+def _prepare_out(config: TrainConfig, out: Path, overwrite: bool, resume: bool) -> None:
+    """Every process checks `out`, then process 0 alone clears and writes it. Each step ends
+    with an agreement (`raise_together`): it keeps a process from reading what process 0 is
+    already replacing, and an error in one process from leaving the others waiting."""
+    error = None
+    try:
+        check_out_dir(out)
+        if resume:
+            _check_resumable(config, out)
+        elif (out / "metrics.csv").exists() and not overwrite:
+            raise ValueError(f"out={str(out)!r} already holds a run (metrics.csv); choose "
+                             "another --out, pass --resume to continue it, or --overwrite")
+    except (ValueError, CheckpointError) as failure:
+        error = failure
+    distributed.raise_together(error)
+    try:
+        if is_main_process():
+            if not resume and (out / "checkpoints").exists():
+                shutil.rmtree(out / "checkpoints")  # --overwrite: the old run is discarded
+            make_out_dir(out)
+            (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    except ValueError as failure:
+        error = failure
+    distributed.raise_together(error)
+
+
+def _restore(config: TrainConfig, out: Path, checkpoints: Checkpoints, state: RunnerState,
+             log: Callable[[str], None]) -> tuple[int, RunnerState, list[dict]]:
+    unfinished = checkpoints.discard_unfinished()
+    if unfinished:
+        log(f"discarded unfinished checkpoint save(s) {unfinished} (the run was killed "
+            "while saving)")
+    last, state = checkpoints.restore(state)
+    start_chunk = last + 1
+    rows = _read_rows(out / "metrics.csv", start_chunk * config.iterations_per_chunk)
+    log(f"resuming {out} after chunk {start_chunk}/{config.num_chunks}")
+    return start_chunk, state, rows
 
 
 def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
@@ -140,79 +183,88 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
     """Train `config.num_seeds` seeds (vmapped) in jitted chunks; returns the summary.
 
     Refuses to replace an earlier run in `out_dir` unless `overwrite`; `resume` continues it
-    from its latest checkpoint and reproduces the uninterrupted run."""
-    out = Path(out_dir)
+    from its latest checkpoint and reproduces the uninterrupted run. In a multi-process run
+    (`belief_jax.distributed.initialize` first) every process calls `run` alike; process 0
+    logs and writes the files, and a signal to any process stops all of them."""
+    out = Path(out_dir).resolve()
     trainer = Trainer(config)  # validates before anything is compiled or written
     mesh = make_mesh(config.num_devices, config.learner.num_envs, config.learner.name)
-    if resume:
-        _check_resumable(config, out)
-    elif (out / "metrics.csv").exists() and not overwrite:
-        raise ValueError(f"out={str(out)!r} already holds a run (metrics.csv); choose another "
-                         "--out, pass --resume to continue it, or --overwrite")
-    elif (out / "checkpoints").exists():
-        shutil.rmtree(out / "checkpoints")  # --overwrite: the old run is discarded
-    make_out_dir(out)
-    (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    log = log if is_main_process() else (lambda line: None)
+    _prepare_out(config, out, overwrite, resume)
     metric_names = trainer.learner.metric_names
     columns = metric_columns(metric_names)
 
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
     state = jax.jit(over_seeds(trainer.init, config.num_seeds))(keys)
-    shardings = state_shardings(state, mesh)
-    state = jax.device_put(state, shardings)
+    state = distributed.place(state, state_shardings(state, mesh))
     checkpoints = Checkpoints(out / "checkpoints", config.keep_checkpoints)
     start_chunk, rows = 0, []
     if resume:
-        unfinished = checkpoints.discard_unfinished()
-        if unfinished:
-            log(f"discarded unfinished checkpoint save(s) {unfinished} (the run was killed "
-                "while saving)")
-        last, state = checkpoints.restore(state)
-        start_chunk = last + 1
-        rows = _read_rows(out / "metrics.csv", start_chunk * config.iterations_per_chunk)
-        log(f"resuming {out} after chunk {start_chunk}/{config.num_chunks}")
+        start_chunk, state, rows = _restore(config, out, checkpoints, state, log)
 
     start = time.perf_counter()
     compiled = compile_chunk(trainer, state, mesh)
     compile_s = time.perf_counter() - start
     all_finite = jax.jit(lambda tree: jnp.all(jnp.stack(
         [jnp.isfinite(x).all() for x in jax.tree.leaves(tree)
-         if jnp.issubdtype(x.dtype, jnp.inexact)])))
+         if jnp.issubdtype(x.dtype, jnp.inexact)])),
+        out_shardings=NamedSharding(mesh, PartitionSpec()))
     steps_per_chunk = config.steps_per_chunk
+    processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
     log(f"compiled one chunk in {compile_s:.1f}s; {config.num_chunks} chunks of "
-        f"{steps_per_chunk} env steps x {config.num_seeds} seed(s) on {mesh.size} device(s)")
+        f"{steps_per_chunk} env steps x {config.num_seeds} seed(s) on {mesh.size} "
+        f"device(s){processes}")
+    distributed.barrier("runner: metrics read")  # process 0 is about to rewrite metrics.csv
 
     wall_offset = rows[-1]["wall_s"] if rows else 0.0
     train_start, interrupted = time.perf_counter(), False
-    with open(out / "metrics.csv", "w", newline="") as f, _stop_on_signals() as stop:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    with _metrics_writer(out, columns, rows) as writer, _stop_on_signals() as stop:
         for index in range(start_chunk, config.num_chunks):
             chunk_start = time.perf_counter()
             state, metrics, evaluation = compiled(state)
-            metrics, evaluation = jax.device_get((metrics, evaluation))
-            check_finite(metrics, bool(all_finite(state.learner)), index, config, metric_names)
+            metrics, evaluation = to_host((metrics, evaluation))
+            check_finite(metrics, bool(to_host(all_finite(state.learner))), index, config,
+                         metric_names)
             now = time.perf_counter()
             row = chunk_row(metrics, evaluation, index, config, wall_offset + now - train_start,
                             steps_per_chunk * config.num_seeds / (now - chunk_start), columns)
-            writer.writerow(row)
-            f.flush()
+            writer(row)
             rows.append(row)
             last_chunk = index == config.num_chunks - 1
-            if stop or last_chunk or (config.checkpoint_every
-                                      and (index + 1) % config.checkpoint_every == 0):
+            stopping = distributed.any_process(bool(stop))
+            if stopping or last_chunk or (config.checkpoint_every
+                                          and (index + 1) % config.checkpoint_every == 0):
                 checkpoints.save(index, state)
             log(_progress_line(row, index, config, (now - train_start) / (index + 1 - start_chunk)))
-            if stop and not last_chunk:
+            if stopping and not last_chunk:
                 interrupted = True
-                log(f"interrupted by signal {stop[0]}: saved after chunk {index + 1}/"
+                cause = f"signal {stop[0]}" if stop else "a signal to another process"
+                log(f"interrupted by {cause}: saved after chunk {index + 1}/"
                     f"{config.num_chunks}; continue with the same command plus --resume")
                 break
     checkpoints.close()
     summary = _summary(config, rows, compile_s, interrupted)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if is_main_process():
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+@contextlib.contextmanager
+def _metrics_writer(out: Path, columns: tuple[str, ...], rows: list[dict]):
+    """A function writing one row to metrics.csv (rewritten with `rows` first) in process 0;
+    a no-op in the others."""
+    if not is_main_process():
+        yield lambda row: None
+        return
+    with open(out / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+        def write(row: dict) -> None:
+            writer.writerow(row)
+            f.flush()
+        yield write
 
 
 def _summary(config: TrainConfig, rows: list[dict], compile_s: float, interrupted: bool):
@@ -249,15 +301,20 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def make_out_dir(out: Path) -> None:
-    """Creates `out`; an --out that is a file, lies under one, or where nothing can be
-    written is a ValueError naming it (before anything compiles), not a traceback."""
+def check_out_dir(out: Path) -> None:
+    """An --out that is a file or lies under one is a ValueError naming it."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"out={str(out)!r} is a file, not a directory; choose another --out")
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
         raise ValueError(f"out={str(out)!r} lies under {str(existing)!r}, which is a file; "
                          "choose another --out")
+
+
+def make_out_dir(out: Path) -> None:
+    """Creates `out`; an --out that is a file, lies under one, or where nothing can be
+    written is a ValueError naming it (before anything compiles), not a traceback."""
+    check_out_dir(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write_test"

@@ -10,7 +10,14 @@ GPU/TPU (--preset full); --out DIR is where config.json,
 metrics.csv, summary.json and learning_curves.png go (default runs/ENV_AGENT_LEARNER_sSEED);
 an earlier run there is kept unless --overwrite is given; --resume continues the run in
 --out from its latest checkpoint (give the same flags; only --total-env-steps may change).
---env, --learner and --quick / --preset choose the preset; every other flag overrides it."""
+--env, --learner and --quick / --preset choose the preset; every other flag overrides it.
+
+Several processes (one per host, or several on one machine) train one run together with
+--coordinator HOST:PORT --num-processes N --process-id I (process 0 serves the coordinator
+at HOST:PORT), or with --distributed alone under SLURM, Open MPI or on a Cloud TPU slice,
+whose environment names them; --coordinator-timeout S (default 300) bounds the wait for
+them. Every process runs the same command; the envs are split over all their devices, process
+0 writes the results, and --out must be a directory all of them share."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +30,7 @@ import tyro
 
 from belief_jax import learners
 from belief_jax.config import TrainConfig, deferred_validation
+from belief_jax.distributed import DistributedConfig
 from experiments.presets import preset
 
 
@@ -51,6 +59,11 @@ def parse(argv: list[str]) -> tuple[TrainConfig, Path, argparse.Namespace]:
     pre.add_argument("--out", default=None)
     pre.add_argument("--overwrite", action="store_true")
     pre.add_argument("--resume", action="store_true")
+    pre.add_argument("--distributed", action="store_true")
+    pre.add_argument("--coordinator", default=None)
+    pre.add_argument("--num-processes", type=int, default=None)
+    pre.add_argument("--process-id", type=int, default=None)
+    pre.add_argument("--coordinator-timeout", type=int, default=300)
     known, rest = pre.parse_known_args(argv)
     learners.config_type(known.learner)  # an unknown learner: one line naming the valid ones
     with deferred_validation():
@@ -79,20 +92,34 @@ def _envs() -> tuple[str, ...]:
     return envs.names()
 
 
+def distributed_config(flags: argparse.Namespace) -> DistributedConfig | None:
+    """The multi-process settings of the command line; None for a run in this process only."""
+    explicit = (flags.coordinator, flags.num_processes, flags.process_id)
+    if not flags.distributed and all(x is None for x in explicit):
+        return None
+    return DistributedConfig(*explicit, timeout_s=flags.coordinator_timeout)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from belief_jax import distributed
     from belief_jax.runner import CheckpointError, NonFiniteError, run
     from experiments.plotting import plot_learning_curves
 
     try:
         config, out, flags = parse(sys.argv[1:] if argv is None else argv)
+        multi_process = distributed_config(flags)
+        if multi_process is not None:  # after parsing: a bad flag fails before connecting
+            distributed.initialize(multi_process)
         summary = run(config, out, overwrite=flags.overwrite, resume=flags.resume)
-    except (ValueError, CheckpointError) as error:
+    except (ValueError, CheckpointError, distributed.CoordinatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except NonFiniteError as error:
         print(f"error: {error}; the last good checkpoint in {out}/checkpoints is intact",
               file=sys.stderr)
         return 1
+    if not distributed.is_main_process():
+        return 0
     plot_learning_curves(out / "metrics.csv", out / "learning_curves.png",
                          f"{config.env} · {config.agent} · {config.learner.name}")
     print(f"final validation return {summary['final_validation_return']:.2f} "

@@ -261,6 +261,49 @@ for devices in (1, 2):
     assert two < 0.7 * one, (one, two)
 
 
+def test_lstm_backward_sums_the_split_batch_once_not_every_step():
+    """On 2 devices, the LSTM backward's in-loop weight gradient (from _IN_LOOP_ROWS rows) is a
+    partial sum on each device: it must be summed once after the loop, not all-reduced at every
+    time step (T all-reduces, each milliseconds across processes), and give the one-device
+    gradients."""
+    script = """
+import re, jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+from belief_jax.lstm import _IN_LOOP_ROWS, lstm_scan
+from belief_jax.parallel import make_mesh
+T, B, D, H = 6, 2 * _IN_LOOP_ROWS, 3, 4
+keys = jax.random.split(jax.random.key(0), 5)
+args = (jax.random.normal(keys[0], (D, 4 * H)), jax.random.normal(keys[1], (H, 4 * H)),
+        jax.random.normal(keys[2], (4 * H,)), jax.random.normal(keys[3], (T, B, D)),
+        jnp.zeros((T, B), bool).at[2, 1].set(True), jnp.zeros((B, H)),
+        jax.random.normal(keys[4], (B, H)))
+loss = lambda *a: jnp.sum(jnp.sin(lstm_scan(*a)[1]))
+grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+one = grad(*args)
+mesh = make_mesh(2, B)
+split = lambda axis: NamedSharding(mesh, PartitionSpec(*[None] * axis, "envs"))
+args = jax.device_put(args, (None, None, None, split(1), split(1), split(0), split(0)))
+with jax.set_mesh(mesh):
+    compiled = grad.lower(*args).compile()
+    two = compiled(*args)
+for a, b in zip(one, two):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+hlo, computation, in_loop, total = compiled.as_text(), "", 0, 0
+for line in hlo.splitlines():
+    if line and not line.startswith(" "):
+        computation = line
+    if re.search(" all-reduce(-start)?[(]", line):
+        total += 1
+        in_loop += not computation.startswith("ENTRY")
+print(total, in_loop)
+"""
+    result = subprocess.run([sys.executable, "-c", script], env=TWO_DEVICES, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    total, in_loop = map(int, result.stdout.split())
+    assert total >= 1 and in_loop == 0, (total, in_loop)  # before the fix: 1 in the loop
+
+
 def test_num_envs_must_split_across_devices():
     from belief_jax.parallel import make_mesh
     with pytest.raises(ValueError, match="num_devices=3 but only 1 device"):

@@ -151,3 +151,39 @@ def test_bandit_policy_improves_quickly_with_a_belief():
         evaluation["validation_return"][-1])
     assert first < 16.5  # random: 30 pulls × E[p] = 15
     assert last > first + 2.5, (first, last)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_minibatches_take_an_equal_share_of_every_shuffle_group(groups):
+    """Each epoch's minibatches hold every env exactly once, minibatch k holds the k-th slice
+    of each group's own permutation (so with the groups on their own devices nothing moves
+    between them), and the carries and time-major arrays follow the same envs."""
+    import jax.numpy as jnp
+
+    from belief_jax.learners.ppo import Minibatch, split_minibatches
+
+    num_envs, minibatches, T = 16, 2, 3
+    envs = jnp.arange(num_envs, dtype=jnp.float32)
+    data = Minibatch(start_carry=envs, transitions=jnp.tile(envs, (T, 1)),
+                     advantages=jnp.tile(envs, (T, 1)) + 100, targets=jnp.tile(envs, (T, 1)))
+    size = num_envs // groups
+    order = jax.vmap(jax.random.permutation, (0, None))(
+        jax.random.split(jax.random.key(0), groups), size)
+    out = split_minibatches(data, order, minibatches)
+    assert out.start_carry.shape == (minibatches, num_envs // minibatches)
+    assert out.transitions.shape == (minibatches, T, num_envs // minibatches)
+    ids = np.asarray(out.start_carry).astype(int)
+    assert sorted(ids.ravel()) == list(range(num_envs))
+    share = size // minibatches
+    for k in range(minibatches):  # the reference, by hand: slice k of each group's order
+        want = [g * size + int(order[g, j]) for g in range(groups)
+                for j in range(k * share, (k + 1) * share)]
+        assert ids[k].tolist() == want
+        np.testing.assert_array_equal(out.transitions[k], np.tile(ids[k], (T, 1)))
+        np.testing.assert_array_equal(out.advantages[k], np.tile(ids[k], (T, 1)) + 100)
+
+
+def test_shuffle_groups_must_split_the_envs():
+    with pytest.raises(ValueError, match=r"ppo.shuffle_groups=3 x ppo.num_minibatches=2 must "
+                                         r"divide ppo.num_envs=8"):
+        PPOConfig(num_envs=8, num_minibatches=2, shuffle_groups=3)
