@@ -1,5 +1,6 @@
 """Multi-process runs (JAX's distributed runtime, gloo collectives on CPU): two processes on
 this machine train as one run, match a one-process run, stop together and resume."""
+import csv
 import json
 import signal
 import socket
@@ -10,7 +11,16 @@ import time
 import jax
 import numpy as np
 import pytest
-from test_runner import ENV, FLAGS, TWO_DEVICES, _final_params, _metrics, _wait_for_checkpoint
+from test_runner import (
+    ENV,
+    FLAGS,
+    SVG_FLAGS,
+    TWO_DEVICES,
+    _final_params,
+    _metrics,
+    _wait_for_checkpoint,
+    _with_base,
+)
 
 from belief_jax.distributed import CoordinatorError, DistributedConfig, _wait_for_coordinator
 
@@ -28,9 +38,10 @@ def _launch(out, *flags, steps=STEPS, processes=2):
     """Every process of a run started with the same command but its --process-id."""
     port = _free_port()
     return [subprocess.Popen(
-        [sys.executable, "-m", "experiments.train", *FLAGS, *steps, "--out", str(out),
+        [sys.executable, "-m", "experiments.train", *_with_base([*steps, *flags]), "--out",
+         str(out),
          "--coordinator", f"localhost:{port}", "--num-processes", str(processes),
-         "--process-id", str(i), "--coordinator-timeout", "120", *flags],
+         "--process-id", str(i), "--coordinator-timeout", "120"],
         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(processes)]
 
@@ -47,8 +58,8 @@ def _finish(processes, timeout=300) -> list[tuple[int, str, str]]:
     return results
 
 
-def _run_two(out, *flags):
-    results = _finish(_launch(out, *flags))
+def _run_two(out, *flags, steps=STEPS):
+    results = _finish(_launch(out, *flags, steps=steps))
     for code, _, stderr in results:
         assert code == 0, stderr[-3000:]
     return results
@@ -129,6 +140,21 @@ def test_sigterm_to_one_process_stops_both_after_the_chunk(two_process_run, tmp_
     _assert_same_params(_final_params(out, STEPS)[1], _final_params(two_process_run, STEPS)[1])
 
 
+@pytest.mark.slow
+def test_svg0_two_processes_match_one_process_on_two_devices(tmp_path):
+    """SVG(0)'s replay buffer is replicated on every device: in two processes each holds the
+    whole buffer, and the run is the one-process, two-device run."""
+    steps = ["--total-env-steps", str(8 * 5 * 2 * 6), *SVG_FLAGS]
+    _run_two(tmp_path / "two", steps=steps)
+    single = subprocess.run([sys.executable, "-m", "experiments.train", *_with_base(steps),
+                             "--out", str(tmp_path / "one")], env=TWO_DEVICES,
+                            capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    assert _metrics(tmp_path / "two") == _metrics(tmp_path / "one")
+    _assert_same_params(_final_params(tmp_path / "two", steps)[1],
+                        _final_params(tmp_path / "one", steps)[1])
+
+
 def test_num_envs_must_split_across_every_process_device(tmp_path):
     """Two processes of one device each, 5 envs: a validation error before compiling."""
     results = _finish(_launch(tmp_path / "run", "--ppo.num-envs", "5",
@@ -175,3 +201,14 @@ def test_coordinator_wait_returns_once_it_listens_and_names_a_bad_host():
 def test_distributed_config_names_the_bad_field(fields, message):
     with pytest.raises(ValueError, match=message):
         DistributedConfig(**fields)
+
+
+@pytest.mark.slow
+def test_process_layout_benchmark_writes_one_row_per_layout(tmp_path):
+    from experiments.benchmark.processes import Args, main
+    main(Args(out=tmp_path, train_flags=" ".join([*FLAGS, *STEPS[:2]]),
+              layouts=("1x1:1", "2x1:2")))
+    with open(tmp_path / "processes.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["layout"], r["shuffle_groups"]) for r in rows] == [("1x1", "1"), ("2x1", "2")]
+    assert float(rows[0]["ratio"]) == 1.0 and all(float(r["steps_per_s"]) > 0 for r in rows)
