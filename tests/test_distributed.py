@@ -111,8 +111,8 @@ def test_sigkill_of_one_process_resumes_to_the_uninterrupted_run(two_process_run
     processes = _launch(out)
     _wait_for_checkpoint(out, 1, processes[0])
     processes[1].send_signal(signal.SIGKILL)
-    # The survivor waits in its next collective (JAX's runtime would end it after its
-    # heartbeat timeout); a job scheduler kills the rest of the job, as here.
+    # The survivor waits in its next collective until JAX's runtime aborts it (~1 minute
+    # here); a job scheduler kills the rest of the job, as here.
     time.sleep(1.0)
     processes[0].send_signal(signal.SIGKILL)
     _finish(processes)
