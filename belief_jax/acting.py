@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import envs
 from belief_jax.agents import Agent, encode_action, policy_distribution, sample_ib_noise
 from belief_jax.types import ActorState, AgentInput, Rollout, RolloutSpec, Transition
+from envs.core import Discrete
 
 
 def _add_time(tree):
@@ -25,11 +26,14 @@ def _add_time(tree):
 class Acting:
     """`exploration_envs`: the last this many envs act ε-greedily around the policy, ε ~ U[0, 1]
     drawn per trial; their transitions are marked `explore` (the belief learns from them, the
-    RL losses mask them out; SPEC §3.5)."""
+    RL losses mask them out; SPEC §3.5). `act_mode`: act with the policy's most likely action
+    (evaluation) instead of a sample."""
 
     def __init__(self, agent: Agent, env: envs.TrialWrapper, spec: RolloutSpec,
-                 task_target: str, deterministic_ib: bool, exploration_envs: int = 0):
+                 task_target: str, deterministic_ib: bool, exploration_envs: int = 0,
+                 act_mode: bool = False):
         self.agent, self.env, self.spec = agent, env, spec
+        self.act_mode = act_mode
         self.task_target = task_target
         self.deterministic_ib = deterministic_ib
         self.exploration_envs = exploration_envs
@@ -70,6 +74,17 @@ class Acting:
         replace = jax.random.uniform(coin_key, (num_envs,)) < epsilon
         return jnp.where(replace.reshape(-1, *([1] * (action.ndim - 1))), random, action)
 
+    def mode(self, policy_params: jax.Array) -> jax.Array:
+        """The most likely action: the logits' argmax, or the Gaussian mean, squashed into the
+        box where the learner squashes (tanh of the mean: SAC's deterministic evaluation)."""
+        space = self.agent.action_space
+        if isinstance(space, Discrete):
+            return jnp.argmax(policy_params, axis=-1)
+        mean = jnp.split(policy_params, 2, axis=-1)[0]
+        if not self.spec.squash_actions:
+            return mean
+        return space.low + (space.high - space.low) * (jnp.tanh(mean) + 1.0) / 2.0
+
     def task_info(self, env_state: envs.TrialState, num_envs: int) -> jax.Array:
         if not self.has_task_info:
             return jnp.zeros(num_envs, jnp.int32)
@@ -88,6 +103,9 @@ class Acting:
         dist = policy_distribution(out.policy_params, self.agent.action_space,
                                    self.spec.squash_actions)
         action, log_prob = dist.sample_and_log_prob(seed=action_key)
+        if self.act_mode:
+            action = self.mode(out.policy_params)
+            log_prob = dist.log_prob(action)
         if self.exploration_envs:
             action = self.behave(explore_key, actor.epsilon, action)
             log_prob = dist.log_prob(action)

@@ -111,7 +111,8 @@ class Trainer:
         self.acting = Acting(self.agent, self.train_env, rollout_spec, target, False,
                              config.belief_exploration_envs)
         self.validation = Acting(self.agent, self.eval_env, rollout_spec, target,
-                                 config.network.ib_eval_mean)
+                                 config.network.ib_eval_mean,
+                                 act_mode=config.network.policy_eval_mode)
         self.scores_belief = self.agent.traits.has_belief and target == "embedding"
 
     def init(self, key: jax.Array) -> RunnerState:

@@ -1,4 +1,6 @@
 """SVG(0): Retrace targets, sequence replay and the belief's isolation from the RL loss."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,3 +180,71 @@ def test_stored_actions_on_the_box_edge_are_rescored_finitely():
     loss, metrics = learner.loss(state.learner.params, state.learner.target_params,
                                  state.learner.log_alpha, batch, jax.random.key(2))
     assert np.isfinite(float(loss)) and np.isfinite(float(metrics["importance_weight"]))
+
+
+def test_twin_critics_target_and_act_on_their_minimum():
+    """With twin critics, Retrace's target Q and E_π Q and the policy's E_π Q use the minimum of
+    the two heads (inside the expectation), and each head regresses on those targets; checked
+    against a reference assembled by hand from each head alone."""
+    from belief_jax.agents import policy_distribution
+
+    trainer, state, batch = _replayed_batch(_tiny(twin_critics=True))
+    learner, params, target = trainer.learner, state.learner.params, state.learner.target_params
+    heads = lambda q_params: [jax.tree.map(lambda x, i=i: x[i], q_params) for i in range(2)]
+    assert not np.allclose(*[jax.tree.leaves(h)[0] for h in heads(params["q"])])
+    q_all = lambda q, features: learner.q_head.apply(q, features)  # [L, N, arms]
+    out = learner._forward(params["agent"], batch)
+    target_out = learner._forward(target["agent"], batch)
+    probs = policy_distribution(out.policy_params, trainer.agent.action_space, squash=True).probs
+    taken = lambda q: jnp.take_along_axis(q, batch.action[..., None], -1)[..., 0]
+
+    target_all = jnp.minimum(*[q_all(h, target_out.critic_features) for h in heads(target["q"])])
+    log_rhos = jnp.log(jnp.take_along_axis(probs, batch.action[..., None], -1)[..., 0]) \
+        - batch.log_prob
+    discounts = 0.99 * (1.0 - batch.trial_end.astype(jnp.float32))
+    target_v = (probs * target_all).sum(-1)
+    targets = jnp.stack([retrace_reference(taken(target_all)[:, n], target_v[:, n],
+                                           batch.reward[:, n], discounts[:, n], log_rhos[:, n],
+                                           1.0) for n in range(batch.reward.shape[1])], 1)
+    want_critic = sum(0.5 * jnp.mean((taken(q_all(h, out.critic_features))[:-1] - targets) ** 2)
+                      for h in heads(params["q"]))
+    online_min = jnp.minimum(*[q_all(h, out.critic_features) for h in heads(params["q"])])
+    entropy = -(probs * jnp.log(probs)).sum(-1)
+    want_policy = -jnp.mean((probs * online_min).sum(-1) + learner.config.alpha * entropy)
+
+    _, metrics = learner.loss(params, target, state.learner.log_alpha, batch,
+                              jax.random.key(2))
+    np.testing.assert_allclose(metrics["critic_loss"], want_critic, rtol=1e-4)
+    np.testing.assert_allclose(metrics["policy_loss"], want_policy, rtol=1e-4)
+
+
+@pytest.mark.parametrize("env", ["semicircle", "bandit"])
+def test_policy_eval_mode_acts_with_the_most_likely_action(env):
+    """With network.policy_eval_mode, validation acts with tanh(mean) squashed into the box
+    (or the argmax), the same for any action key; without it, actions are sampled."""
+    config = _tiny("belief", env)
+    config = config.replace(network=dataclasses.replace(config.network, policy_eval_mode=True))
+    trainer = Trainer(config)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    params = trainer.learner.acting_params(state.learner)
+    acting = trainer.validation
+    actor = acting.reset(jax.random.key(3), 4)
+    step = jax.jit(lambda key: acting.step(params, actor, key)[1][0].action)
+    first, second = step(jax.random.key(4)), step(jax.random.key(5))
+    np.testing.assert_array_equal(first, second)
+    from belief_jax.agents import sample_ib_noise
+    noise = sample_ib_noise(jax.random.key(6), config.network, (4,), True)
+    add_time = lambda tree: jax.tree.map(lambda x: x[None], tree)
+    _, out = trainer.agent.apply(params, actor.carry, add_time(actor.next_input),
+                                 add_time(noise))
+    logits_or_mean = out.policy_params[0]
+    if env == "bandit":
+        np.testing.assert_array_equal(first, np.argmax(logits_or_mean, -1))
+    else:
+        space = trainer.agent.action_space
+        mean = np.split(np.asarray(logits_or_mean), 2, -1)[0]
+        np.testing.assert_allclose(first, space.low + (space.high - space.low)
+                                   * (np.tanh(mean) + 1) / 2, rtol=1e-5, atol=1e-6)
+    sampled = Trainer(_tiny("belief", env)).validation
+    draw = jax.jit(lambda key: sampled.step(params, actor, key)[1][0].action)
+    assert not np.array_equal(draw(jax.random.key(4)), draw(jax.random.key(5)))

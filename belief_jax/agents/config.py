@@ -65,6 +65,9 @@ class NetworkConfig(Validated):
     samples; the mean is 0 in a trial's first episode)"""
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
+    policy_eval_mode: bool = False
+    """validation acts with the policy's most likely action instead of a sample: the Gaussian
+    mean (squashed into the box where the learner squashes), the argmax for discrete actions"""
 
     @property
     def bottlenecked(self) -> bool:

@@ -67,6 +67,9 @@ class SVGConfig(LearnerConfig):
     target_period: int = 100
     """gradient steps between target-network copies (periodic)"""
     polyak_tau: float = 0.005
+    twin_critics: bool = False
+    """two Q heads trained on the same targets; the targets and the policy use their minimum
+    (TD3, SAC), which curbs the over-estimation a max over actions feeds back into Q"""
     alpha: float = 0.01
     """entropy weight α (initial value when tuned)"""
     tune_alpha: bool = False
@@ -157,7 +160,9 @@ class SVG0:
 
     def init(self, key: jax.Array, agent_params: dict, example: Transition) -> SVGState:
         features = jnp.zeros((1, self._critic_width(agent_params, example)))
-        q_params = self.q_head.init(key, features, self._example_action(example))
+        init = lambda k: self.q_head.init(k, features, self._example_action(example))
+        q_params = (jax.vmap(init)(jax.random.split(key, 2)) if self.config.twin_critics
+                    else init(key))
         params = {"agent": agent_params, "q": q_params}
         log_alpha = jnp.log(jnp.float32(max(self.config.alpha, 1e-8)))
         return SVGState(params=params, target_params=params, opt_state=self.optimizer.init(params),
@@ -194,20 +199,29 @@ class SVG0:
         inset = 1e-6 * (space.high - space.low) / 2
         return jnp.clip(action, space.low + inset, space.high - inset)
 
+    def _critics(self, apply, q_params: dict) -> jax.Array:
+        """`apply(params)` of the one critic, or stacked [2, ...] over the twin critics."""
+        return jax.vmap(apply)(q_params) if self.config.twin_critics else apply(q_params)
+
+    def _pessimistic(self, q: jax.Array) -> jax.Array:
+        return q.min(0) if self.config.twin_critics else q
+
     def _q(self, q_params: dict, features: jax.Array, action: jax.Array) -> jax.Array:
-        """Q of the given actions [L, N]."""
+        """Q of the given actions [L, N] ([2, L, N] with twin critics)."""
         if self.discrete:
-            q_all = self.q_head.apply(q_params, features)
-            return jnp.take_along_axis(q_all, action[..., None], axis=-1)[..., 0]
-        return self.q_head.apply(q_params, features, action)
+            take = lambda q_all: jnp.take_along_axis(q_all, action[..., None], axis=-1)[..., 0]
+            return self._critics(lambda p: take(self.q_head.apply(p, features)), q_params)
+        return self._critics(lambda p: self.q_head.apply(p, features, action), q_params)
 
     def _expected_q(self, q_params: dict, features: jax.Array, dist, key: jax.Array):
-        """E_π[Q(h, ·)] (exact for discrete actions) and the entropy estimate."""
+        """E_π[Q(h, ·)] (exact for discrete actions; the twin critics' minimum inside the
+        expectation) and the entropy estimate."""
         if self.discrete:
-            q_all = self.q_head.apply(q_params, features)
-            return jnp.sum(dist.probs * q_all, axis=-1), dist.entropy()
+            q_all = self._critics(lambda p: self.q_head.apply(p, features), q_params)
+            return jnp.sum(dist.probs * self._pessimistic(q_all), axis=-1), dist.entropy()
         action, log_prob = dist.sample_and_log_prob(seed=key)
-        return self.q_head.apply(q_params, features, action), -log_prob
+        q = self._critics(lambda p: self.q_head.apply(p, features, action), q_params)
+        return self._pessimistic(q), -log_prob
 
     def loss(self, params: dict, target_params: dict, log_alpha: jax.Array, batch: Transition,
              key: jax.Array) -> tuple[jax.Array, dict]:
@@ -220,15 +234,18 @@ class SVG0:
                                           self.agent.action_space, squash=True)
 
         # Critic: Retrace targets from the target network and the current policy.
-        target_q = self._q(target_params["q"], target_out.critic_features, batch.action)
+        target_q = self._pessimistic(self._q(target_params["q"], target_out.critic_features,
+                                             batch.action))
         target_v, _ = self._expected_q(target_params["q"], target_out.critic_features,
                                        frozen_dist, target_key)
         log_rhos = frozen_dist.log_prob(self._rescorable(batch.action)) - batch.log_prob
         discounts = cfg.gamma * (1.0 - batch.trial_end.astype(jnp.float32))
         targets = jax.vmap(retrace_targets, in_axes=(1, 1, 1, 1, 1, None), out_axes=1)(
             target_q, target_v, batch.reward, discounts, log_rhos, cfg.retrace_lambda)
-        q = self._q(params["q"], out.critic_features, batch.action)[:-1]
-        critic_loss = 0.5 * jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2)
+        q = self._q(params["q"], out.critic_features, batch.action)[..., :-1, :]
+        # each critic's mean squared error; the twins' summed
+        critic_loss = 0.5 * jnp.sum(jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2,
+                                             axis=(-2, -1)))
 
         # Policy: SVG(0) through a frozen critic.
         alpha = jnp.exp(jax.lax.stop_gradient(log_alpha))
