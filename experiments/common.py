@@ -111,19 +111,48 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> Trained:
         f"seed(s) x {config.num_iterations * config.learner.steps_per_iteration:,} env steps")
     start = time.perf_counter()
     state, (metrics, evaluation) = jax.block_until_ready(run(keys))
-    wall_s = time.perf_counter() - start
+    trained = _trained(config, trainer, state, metrics, evaluation, time.perf_counter() - start)
+    log(f"  done in {trained.wall_s:.0f}s (with compilation); final validation return "
+        f"{np.mean(trained.validation_return[:, -1]):.2f}")
+    return trained
+
+
+def _trained(config: TrainConfig, trainer: Trainer, state, metrics, evaluation,
+             wall_s: float) -> Trained:
     metrics, evaluation = jax.device_get((metrics, evaluation))
     env_steps = config.steps_per_chunk * np.arange(1, config.num_chunks + 1)
     with warnings.catch_warnings():  # a chunk without a finished trial gives NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         train_return = np.nanmean(np.asarray(metrics["train_return"], np.float64), axis=-1)
     params = jax.vmap(trainer.learner.acting_params)(state.learner)
-    log(f"  done in {wall_s:.0f}s (with compilation); final validation return "
-        f"{np.mean(evaluation['validation_return'][:, -1]):.2f}")
     return Trained(config=config, trainer=trainer, params=params, env_steps=env_steps,
                    train_return=train_return,
                    validation_return=np.asarray(evaluation["validation_return"], np.float64),
                    wall_s=wall_s)
+
+
+def train_in_one_program(config: TrainConfig, field: str, values: Sequence[float],
+                         log: Callable[[str], None] = print) -> list[Trained]:
+    """Every value of `field` and every seed trained by one jitted program
+    (`belief_jax.sweep`); value i is the run of `with_value(config, field, values[i])`.
+    Each result's wall_s is the whole program's (compiled and run once for all values)."""
+    from belief_jax.sweep import make_sweep, variants
+    configs = variants(config, field, values)
+    keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
+    log(f"training {config.env} {config.agent} {config.learner.name}: {field} in "
+        f"{list(values)} x {config.num_seeds} seed(s) in one program, "
+        f"{config.num_iterations * config.learner.steps_per_iteration:,} env steps each")
+    start = time.perf_counter()
+    state, (metrics, evaluation) = jax.block_until_ready(
+        jax.jit(make_sweep(config, field, values))(keys))
+    wall_s = time.perf_counter() - start
+    pick = lambda tree, i: jax.tree.map(lambda x: x[i], tree)
+    results = [_trained(c, Trainer(c), pick(state, i), pick(metrics, i), pick(evaluation, i),
+                        wall_s) for i, c in enumerate(configs)]
+    log(f"  done in {wall_s:.0f}s (with compilation); final validation return "
+        + ", ".join(f"{v:g}: {np.mean(r.validation_return[:, -1]):.2f}"
+                    for v, r in zip(values, results, strict=True)))
+    return results
 
 
 def validation_trials(trained: Trained, tasks: Any, key: jax.Array
@@ -250,36 +279,38 @@ Measure = Callable[["Trained", Any, jax.Array], list[dict]]
 
 
 def sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
-          measure: Measure, log: Callable[[str], None] = print
-          ) -> tuple[list[dict], list[dict]]:
-    """The experiments' one loop: trains each labelled config and measures it on validation
-    tasks shared by all variants of one env. Every config is validated first, so a bad one
-    fails before anything compiles. `measure(trained, tasks, key)` returns result rows, each
-    then tagged with the variant's labels. Returns (result rows, learning-curve rows)."""
+          measure: Measure, log: Callable[[str], None] = print,
+          trained: Sequence[Trained] | None = None) -> tuple[list[dict], list[dict]]:
+    """The experiments' one loop: trains each labelled config (unless `trained` holds its
+    finished runs already) and measures it on validation tasks shared by all variants of one
+    env. Every config is validated first, so a bad one fails before anything compiles.
+    `measure(trained, tasks, key)` returns result rows, each then tagged with the variant's
+    labels. Returns (result rows, learning-curve rows)."""
     envs_made = [validate(config) for _, config in variants]
     key = jax.random.fold_in(jax.random.key(seed), 1)
     tasks: dict[str, Any] = {}
     results, curves = [], []
-    for (labels, config), env in zip(variants, envs_made, strict=True):
+    for index, ((labels, config), env) in enumerate(zip(variants, envs_made, strict=True)):
         env_id = f"{config.env}{sorted(config.env_kwargs.items())}"
         if env_id not in tasks:
             tasks[env_id] = sample_tasks(env, key, num_tasks)
-        trained = train(config, log)
-        rows = [dict(**labels, **row) for row in measure(trained, tasks[env_id], key)]
+        run = trained[index] if trained is not None else train(config, log)
+        rows = [dict(**labels, **row) for row in measure(run, tasks[env_id], key)]
         log("  " + ", ".join(f"{k}={v}" for k, v in labels.items()) + ": " + "; ".join(
             ", ".join(f"{k} {v:.2f}" for k, v in row.items()
                       if k not in labels and isinstance(v, float)) for row in rows))
         results += rows
-        curves += curve_rows(trained, **labels)
+        curves += curve_rows(run, **labels)
     return results, curves
 
 
 def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
-              log: Callable[[str], None] = print) -> tuple[list[dict], list[dict]]:
+              log: Callable[[str], None] = print, trained: Sequence[Trained] | None = None
+              ) -> tuple[list[dict], list[dict]]:
     """`sweep` measuring each variant's generalisation gap (`generalisation_row`)."""
     measure = lambda trained, tasks, key: [generalisation_row(trained, tasks,
                                                               jax.random.fold_in(key, 2))]
-    return sweep(variants, num_tasks, seed, measure, log)
+    return sweep(variants, num_tasks, seed, measure, log, trained)
 
 
 def write_sweep(out: Path, name: str, labels: tuple[str, ...], results: list[dict],

@@ -16,7 +16,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.common import ExperimentArgs, check_positive, cli, run_sweep, write_sweep
+from belief_jax.train import validate
+from experiments.common import (
+    ExperimentArgs,
+    check_positive,
+    cli,
+    run_sweep,
+    train,
+    train_in_one_program,
+    write_sweep,
+)
 from experiments.presets import preset
 
 TARGETS = ("belief", "policy", "critic")
@@ -32,6 +41,9 @@ class Args(ExperimentArgs):
     learner: str = "ppo"
     num_train_tasks: int | None = None
     """default: 10 quick, 100 full"""
+    one_program: bool = True
+    """train the positive βs (and all seeds) in one vmapped, jitted program, compiled once;
+    False: one compilation and run per β. β = 0 (no bottleneck) always runs on its own"""
 
     quick_tasks, full_tasks = 256, 1000  # evaluation trials on training and on fresh tasks
 
@@ -50,10 +62,25 @@ def configs(args: Args) -> list:
             for beta in args.betas]
 
 
+def train_all(args: Args, variants: list, log=print) -> list:
+    """The finished run of every β: the positive ones in one program if `one_program`."""
+    for _, config in variants:
+        validate(config)  # every β checked before anything compiles
+    positive = [i for i, beta in enumerate(args.betas) if beta > 0] if args.one_program else []
+    runs = {}
+    if len(positive) > 1:
+        group = train_in_one_program(variants[positive[0]][1], f"network.ib_{args.target}",
+                                     [args.betas[i] for i in positive], log)
+        runs = dict(zip(positive, group, strict=True))
+    return [runs[i] if i in runs else train(config, log)
+            for i, (_, config) in enumerate(variants)]
+
+
 def run(args: Args, log=print) -> dict[str, Path]:
     variants = [({"beta": beta}, config) for beta, config in zip(args.betas, configs(args),
                                                                   strict=True)]
-    results, curves = run_sweep(variants, args.tasks, args.seed, log)
+    results, curves = run_sweep(variants, args.tasks, args.seed, log,
+                                trained=train_all(args, variants, log))
     from experiments.plotting import plot_curves, plot_gap
     return {
         **write_sweep(args.out, "ib", ("beta",), results, curves),

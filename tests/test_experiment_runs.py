@@ -1,5 +1,6 @@
 """Tiny end-to-end runs of the sweep experiments: each writes its CSV with the documented
 columns and its PNGs (slow: every run compiles several training loops)."""
+import dataclasses
 import math
 
 import pytest
@@ -26,17 +27,24 @@ def _pngs(paths):
 
 
 def test_information_bottleneck(tmp_path):
-    args = information_bottleneck.Args(out=tmp_path, betas=(0.0, 1.0), total_env_steps=3_200,
-                                       curve_points=2, **TINY)
+    """The positive βs train in one program; the same experiment with one run per β gives
+    the same rows."""
+    args = information_bottleneck.Args(out=tmp_path / "one", betas=(0.0, 0.3, 1.0),
+                                       total_env_steps=3_200, curve_points=2, **TINY)
     paths = information_bottleneck.run(args, quiet)
     rows = read_csv(paths["results"])
     assert tuple(rows[0]) == ("beta", *GAP_COLUMNS)
-    assert [r["beta"] for r in rows] == [0.0, 1.0]
+    assert [r["beta"] for r in rows] == [0.0, 0.3, 1.0]
     for r in rows:
         assert r["gap"] == pytest.approx(r["train_return"] - r["validation_return"], abs=1e-6)
         assert math.isfinite(r["gap_se"]) and r["n_tasks"] == 16
     assert tuple(read_csv(paths["curves"])[0]) == ("beta", *CURVE_COLUMNS)
     _pngs(paths)
+    separate = information_bottleneck.run(dataclasses.replace(
+        args, out=tmp_path / "separate", one_program=False), quiet)
+    for a, b in zip(rows, read_csv(separate["results"]), strict=True):
+        for key in ("train_return", "validation_return", "validation_auc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-3), (a["beta"], key)
 
 
 def test_supervision_and_generalisation(tmp_path):

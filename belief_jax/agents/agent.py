@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from belief_jax.agents.base import MLP, AgentKind, zero_kl
-from belief_jax.agents.config import NetworkConfig
+from belief_jax.agents.config import NetworkConfig, switched_on
 from belief_jax.agents.factored import FactoredHeads
 from belief_jax.agents.registry import get
 from belief_jax.networks import InformationBottleneck
@@ -55,10 +55,10 @@ class Agent(nn.Module):
                                             kl_critic=zero)
         policy_h, critic_h = torso.policy_h, torso.critic_h
         kl_policy = kl_critic = jnp.zeros(flat.shape[:-1])
-        if cfg.ib_policy > 0:
+        if switched_on(cfg.ib_policy):
             policy_h, kl_policy = InformationBottleneck(cfg.ib_size, name="ib_policy")(
                 policy_h, noise.policy)
-        if cfg.ib_critic > 0:
+        if switched_on(cfg.ib_critic):
             critic_h, kl_critic = InformationBottleneck(cfg.ib_size, name="ib_critic")(
                 critic_h, noise.critic)
         policy_params = self._policy_head(MLP(cfg.head_sizes, name="policy_head")(policy_h))

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from belief_jax import networks
 from belief_jax.agents.base import MLP, AgentKind, Torso, core, zero_core_carry, zero_kl
+from belief_jax.agents.config import switched_on
 from belief_jax.networks import AuxHead, InformationBottleneck
 from belief_jax.types import Carry
 
@@ -50,7 +51,7 @@ class Belief(AgentKind):
             return Torso(carry=BeliefCarry(belief=belief_carry, policy=None, critic=None),
                          policy_h=None, critic_h=None, belief=belief, kl_belief=kl_belief,
                          factors=networks.belief_factors(features, spec))
-        if config.ib_belief > 0:
+        if switched_on(config.ib_belief):
             features, kl_belief = InformationBottleneck(config.ib_size, name="ib_belief")(
                 features, noise.belief)
         torso_in = jnp.concatenate([flat, features], axis=-1)

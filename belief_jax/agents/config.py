@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
+
 from belief_jax.validation import Validated, choice, non_negative, positive
 
 CELLS = ("lstm", "gru")
@@ -10,6 +12,13 @@ POLICY_CORES = ("feedforward", "recurrent")
 POLICY_HEADS = ("generic", "factored", "auto")
 LR_SCHEDULES = ("constant", "cosine")
 TASK_INFO_TARGETS = ("embedding", "task_id")
+
+
+def switched_on(weight) -> bool:
+    """Whether a loss weight that adds a module (an information bottleneck) switches it on:
+    > 0, or a traced value, which a one-program sweep (`belief_jax.sweep`) allows only for
+    values that are all positive."""
+    return isinstance(weight, jax.core.Tracer) or weight > 0
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class NetworkConfig(Validated):
     @property
     def bottlenecked(self) -> bool:
         """Some information bottleneck is on."""
-        return bool(self.ib_belief or self.ib_policy or self.ib_critic)
+        return any(switched_on(w) for w in (self.ib_belief, self.ib_policy, self.ib_critic))
 
     def validate(self) -> None:
         choice("network.cell", self.cell, CELLS)

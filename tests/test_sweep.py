@@ -1,0 +1,45 @@
+"""One-program sweeps: a hyperparameter vmapped with the seeds gives each value's own run."""
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from belief_jax import NetworkConfig, PPOConfig, TrainConfig, make_train
+from belief_jax.sweep import make_sweep, variants, with_value
+
+# semicircle with dense reward, so every number below is non-trivial
+TINY = TrainConfig(
+    env="semicircle", agent="belief", env_kwargs={"episode_length": 10, "reward": "dense"},
+    total_env_steps=4 * 10 * 4, iterations_per_chunk=2, num_eval_envs=4, num_train_tasks=5,
+    network=NetworkConfig(hidden_size=8, torso_sizes=(8,), head_sizes=(8,), ib_belief=0.1),
+    learner=PPOConfig(num_envs=4, rollout_length=10, num_epochs=2, num_minibatches=2))
+
+
+@pytest.mark.parametrize("field, values", [("network.ib_belief", (0.01, 0.3, 3.0)),
+                                           ("ppo.learning_rate", (1e-4, 3e-3))])
+def test_sweep_in_one_program_matches_separate_runs(field, values):
+    keys = jax.random.split(jax.random.key(0), 2)
+    _, (metrics, evaluation) = jax.jit(make_sweep(TINY, field, values))(keys)
+    assert evaluation["validation_return"].shape[:2] == (len(values), 2)
+    for i, value in enumerate(values):
+        _, (alone, alone_eval) = jax.jit(jax.vmap(make_train(with_value(TINY, field, value))))(
+            keys)
+        for name in ("loss", "ib_kl_belief", "train_return"):
+            np.testing.assert_allclose(metrics[name][i], alone[name], rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{field}={value}: {name}")
+        np.testing.assert_allclose(evaluation["validation_return"][i],
+                                   alone_eval["validation_return"], rtol=1e-4, atol=1e-4)
+    # the values really differ: otherwise the check above could not fail
+    assert not np.allclose(metrics["loss"][0], metrics["loss"][-1])
+
+
+def test_sweep_refuses_what_it_cannot_trace():
+    with pytest.raises(ValueError, match="network.ib_belief = 0 has no bottleneck"):
+        variants(TINY, "network.ib_belief", (0.0, 0.1))
+    with pytest.raises(ValueError, match=r"field='network.hidden_size' cannot be swept"):
+        variants(TINY, "network.hidden_size", (8, 16))
+    with pytest.raises(ValueError, match="ppo.learning_rate must be positive"):
+        variants(TINY, "ppo.learning_rate", (1e-3, -1.0))
+    no_ib = TINY.replace(network=dataclasses.replace(TINY.network, ib_belief=0.0))
+    assert with_value(no_ib, "network.ib_belief", 0.5).network.ib_belief == 0.5
