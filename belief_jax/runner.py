@@ -95,13 +95,29 @@ def check_finite(metrics: dict, params_finite: bool, chunk_index: int,
                              "stopped without saving this chunk")
 
 
+def _flat(tree: dict, prefix: str = "") -> dict:
+    """{"ppo": {"gamma": 0.99}} -> {"ppo.gamma": 0.99}"""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _check_resumable(config: TrainConfig, out: Path) -> None:
+    """Refuses a resume whose config differs from the saved one, except in
+    RESUMABLE_CHANGES. A field the saved config lacks (added to the code since) counts as
+    unchanged while it keeps its default, so a run outlives an upgrade that adds options."""
     saved_path = out / "config.json"
     if not saved_path.exists():
         raise CheckpointError(f"cannot resume: {saved_path} does not exist")
-    saved, current = json.loads(saved_path.read_text()), config_to_dict(config)
+    saved, current = _flat(json.loads(saved_path.read_text())), _flat(config_to_dict(config))
+    defaults = _flat(config_to_dict(TrainConfig(learner=type(config.learner)())))
     changed = sorted(k for k in set(saved) | set(current)
-                     if saved.get(k) != current.get(k) and k not in RESUMABLE_CHANGES)
+                     if saved.get(k, defaults.get(k)) != current.get(k)
+                     and k.partition(".")[0] not in RESUMABLE_CHANGES)
     if changed:
         raise CheckpointError(f"cannot resume {out}: the configuration differs in {changed} "
                               f"(only {list(RESUMABLE_CHANGES)} may change on resume)")

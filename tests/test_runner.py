@@ -165,7 +165,15 @@ def test_resume_refuses_missing_checkpoints_and_changed_configs(tmp_path):
     assert subprocess.run(_cli("--out", str(out), *steps), env=ENV).returncode == 0
     changed = subprocess.run(_cli("--out", str(out), "--resume", "--ppo.learning-rate", "0.1",
                                   *steps), env=ENV, capture_output=True, text=True)
-    assert changed.returncode == 2 and "differs in ['ppo']" in changed.stderr
+    assert changed.returncode == 2 and "differs in ['ppo.learning_rate']" in changed.stderr
+    # a field added to the code since the run was saved keeps its default: still resumable
+    saved = json.loads((out / "config.json").read_text())
+    del saved["ppo"]["shuffle_groups"], saved["network"]["policy_eval_mode"]
+    (out / "config.json").write_text(json.dumps(saved))
+    with_new_option = subprocess.run(_cli("--out", str(out), "--resume", "--ppo.shuffle-groups",
+                                          "2", *steps), env=ENV, capture_output=True, text=True)
+    assert with_new_option.returncode == 2
+    assert "differs in ['ppo.shuffle_groups']" in with_new_option.stderr
     before = _metrics(out)
     longer = subprocess.run(_cli("--out", str(out), "--resume", "--total-env-steps",
                                  str(8 * 10 * 2 * 3)), env=ENV, capture_output=True, text=True)
