@@ -105,39 +105,45 @@ def test_two_processes_match_one_process(two_process_run, tmp_path):
         _assert_same_params(a, b, rtol=1e-3, atol=1e-5)
 
 
+def _interrupt(out, sig):
+    """Two processes, and `sig` to process 1 once the second chunk's checkpoint is written."""
+    processes = _launch(out)
+    _wait_for_checkpoint(out, 1, processes[0])
+    processes[1].send_signal(sig)
+    return processes
+
+
+def _assert_resumes_to(out, whole):
+    """Resumed with the same command, the run ends as the uninterrupted one, bit for bit."""
+    results = _run_two(out, "--resume")
+    assert "resuming" in results[0][1]
+    assert _metrics(out) == _metrics(whole)
+    _assert_same_params(_final_params(out, STEPS)[1], _final_params(whole, STEPS)[1])
+
+
 @pytest.mark.slow
 def test_sigkill_of_one_process_resumes_to_the_uninterrupted_run(two_process_run, tmp_path):
     out = tmp_path / "killed"
-    processes = _launch(out)
-    _wait_for_checkpoint(out, 1, processes[0])
-    processes[1].send_signal(signal.SIGKILL)
+    processes = _interrupt(out, signal.SIGKILL)
     # The survivor waits in its next collective until JAX's runtime aborts it (~1 minute
     # here); a job scheduler kills the rest of the job, as here.
     time.sleep(1.0)
     processes[0].send_signal(signal.SIGKILL)
     _finish(processes)
     assert not (out / "summary.json").exists()  # really cut short
-    results = _run_two(out, "--resume")
-    assert "resuming" in results[0][1]
-    assert _metrics(out) == _metrics(two_process_run)
-    _assert_same_params(_final_params(out, STEPS)[1], _final_params(two_process_run, STEPS)[1])
+    _assert_resumes_to(out, two_process_run)
 
 
 @pytest.mark.slow
 def test_sigterm_to_one_process_stops_both_after_the_chunk(two_process_run, tmp_path):
     out = tmp_path / "terminated"
-    processes = _launch(out)
-    _wait_for_checkpoint(out, 1, processes[0])
-    processes[1].send_signal(signal.SIGTERM)
-    results = _finish(processes)
+    results = _finish(_interrupt(out, signal.SIGTERM))
     for code, _, stderr in results:
         assert code == 0, stderr[-3000:]
     assert "interrupted by a signal to another process" in results[0][1]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["env_steps"] < 8 * 10 * 2 * 12
-    _run_two(out, "--resume")
-    assert _metrics(out) == _metrics(two_process_run)
-    _assert_same_params(_final_params(out, STEPS)[1], _final_params(two_process_run, STEPS)[1])
+    _assert_resumes_to(out, two_process_run)
 
 
 @pytest.mark.slow

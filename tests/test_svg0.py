@@ -63,9 +63,12 @@ def _tiny(agent="belief", env="bandit", **svg):
                        replay_size=400, min_replay=80, replay_ratio=0.05, **svg))
 
 
-def test_replayed_sequences_start_from_the_actors_recurrent_state():
+@pytest.mark.parametrize("burn_in", [0, 3])
+def test_replayed_sequences_start_from_the_actors_recurrent_state(burn_in):
+    """Every stored state is the actor's at that step, with or without a burn-in prefix; the
+    burn-in, unrolled with the acting parameters, arrives at the state stored at its end."""
     from belief_jax.replay import add_time_major
-    trainer = Trainer(_tiny())
+    trainer = Trainer(_tiny(burn_in=burn_in))
     state = jax.jit(trainer.init)(jax.random.key(0))
     params = trainer.learner.acting_params(state.learner)
     step = jax.jit(lambda actor, key: trainer.acting.step(params, actor, key))
@@ -86,10 +89,17 @@ def test_replayed_sequences_start_from_the_actors_recurrent_state():
             L = sample.action.shape[1]
             np.testing.assert_array_equal(stacked.noise.belief[t:t + L, e],
                                           sample.noise.belief[n])
+            assert L == burn_in + 4
             for k in range(L):  # every stored state is the actor's state at that step
                 for stored, actual in zip(jax.tree.leaves(sample.carry),
                                           jax.tree.leaves(actor_carries[t + k]), strict=True):
                     np.testing.assert_array_equal(stored[n, k], actual[e])
+        replayed = jax.tree.map(lambda x: x.swapaxes(0, 1), sample)
+        prefix, _ = learner.split_burn_in(replayed)
+        refreshed = learner.burned_in_carry(params, prefix, replayed)
+        for got, stored in zip(jax.tree.leaves(refreshed),
+                               jax.tree.leaves(replayed.carry), strict=True):
+            np.testing.assert_allclose(got, stored[burn_in], atol=1e-5)
     # ...and the actor's state really is what its network produced one step earlier.
     x = jax.tree.map(lambda a: a[3:4], stacked.inputs)
     noise = jax.tree.map(lambda a: a[3:4], stacked.noise)
@@ -248,3 +258,20 @@ def test_policy_eval_mode_acts_with_the_most_likely_action(env):
     sampled = Trainer(_tiny("belief", env)).validation
     draw = jax.jit(lambda key: sampled.step(params, actor, key)[1][0].action)
     assert not np.array_equal(draw(jax.random.key(4)), draw(jax.random.key(5)))
+
+
+def test_burn_in_steps_carry_no_gradient_and_no_loss():
+    """With a burn-in, the loss depends on the burn-in steps only through the refreshed state
+    and passes no gradient back into them; the learned steps do get gradient."""
+    trainer, state, batch = _replayed_batch(_tiny(burn_in=3))
+    learner = trainer.learner
+    assert batch.reward.shape[0] == 3 + 4
+
+    def loss_of_rewards(prev_reward):
+        replayed = batch._replace(inputs=batch.inputs._replace(prev_reward=prev_reward))
+        return learner.loss(state.learner.params, state.learner.target_params,
+                            state.learner.log_alpha, replayed, jax.random.key(2))[0]
+
+    grads = np.asarray(jax.grad(loss_of_rewards)(batch.inputs.prev_reward))
+    assert np.all(grads[:3] == 0)
+    assert np.any(grads[3:] != 0)

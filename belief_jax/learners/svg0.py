@@ -50,6 +50,9 @@ class SVGConfig(LearnerConfig):
     """env steps per env between learning phases"""
     sequence_length: int = 20
     """length of replayed sequences; at most one trial"""
+    burn_in: int = 0
+    """steps replayed before each sequence only to bring its stored recurrent state up to
+    date with the current parameters (R2D2): no loss on them, no gradient through them"""
     batch_size: int = 32
     """sequences per gradient step"""
     replay_size: int = 100_000
@@ -83,24 +86,31 @@ class SVGConfig(LearnerConfig):
         positive(self, "svg0.", "num_envs", "rollout_length", "sequence_length", "batch_size",
                  "replay_size", "replay_ratio", "learning_rate", "alpha_learning_rate",
                  "max_grad_norm", "target_period", "polyak_tau")
-        non_negative(self, "svg0.", "min_replay", "alpha")
+        non_negative(self, "svg0.", "min_replay", "alpha", "burn_in")
         unit_interval(self, "svg0.", "gamma", "retrace_lambda")
         choice("svg0.target_update", self.target_update, TARGET_UPDATES)
-        if self.replay_size < self.batch_size * self.sequence_length:
+        if self.replay_size < self.batch_size * self.replayed_length:
             raise ValueError(f"svg0.replay_size={self.replay_size} is smaller than one batch "
-                             f"(svg0.batch_size x svg0.sequence_length = "
-                             f"{self.batch_size * self.sequence_length})")
-        if self.replay_size // self.num_envs < max(self.sequence_length,
+                             f"(svg0.batch_size x (svg0.burn_in + svg0.sequence_length) = "
+                             f"{self.batch_size * self.replayed_length})")
+        if self.replay_size // self.num_envs < max(self.replayed_length,
                                                     self.min_replay // self.num_envs):
             raise ValueError(f"svg0.replay_size={self.replay_size} holds fewer steps per env "
-                             "than svg0.sequence_length or svg0.min_replay need")
+                             "than svg0.burn_in + svg0.sequence_length or svg0.min_replay "
+                             "need")
+
+    @property
+    def replayed_length(self) -> int:
+        """Steps of each sampled sequence: the burn-in, then the sequence learned from."""
+        return self.burn_in + self.sequence_length
 
     @property
     def updates_per_iteration(self) -> int:
         return max(1, round(self.replay_ratio * self.steps_per_iteration))
 
     def trial_bounded_lengths(self) -> dict[str, int]:
-        return {**super().trial_bounded_lengths(), "svg0.sequence_length": self.sequence_length}
+        name = "svg0.burn_in + svg0.sequence_length" if self.burn_in else "svg0.sequence_length"
+        return {**super().trial_bounded_lengths(), name: self.replayed_length}
 
     def scaled(self, factor: int) -> SVGConfig:
         return self.replace(num_envs=factor * self.num_envs,
@@ -150,7 +160,7 @@ class SVG0:
             agent, network, config.max_grad_norm, num_iterations * config.updates_per_iteration,
             agent_path=lambda params: params["agent"])
         self.alpha_optimizer = optax.adam(config.alpha_learning_rate)
-        self.buffer = make_sequence_buffer(config.num_envs, config.sequence_length,
+        self.buffer = make_sequence_buffer(config.num_envs, config.replayed_length,
                                            config.batch_size, config.replay_size,
                                            config.min_replay)
         space = agent.action_space
@@ -183,9 +193,30 @@ class SVG0:
         return state.params["agent"]
 
     # ----- losses -------------------------------------------------------------------------
-    def _forward(self, agent_params: dict, batch: Transition) -> AgentOutput:
-        start_carry = jax.tree.map(lambda x: x[0], batch.carry)
-        return self.agent.apply(agent_params, start_carry, batch.inputs, batch.noise)[1]
+    def _forward(self, agent_params: dict, replayed: Transition) -> AgentOutput:
+        """The agent's outputs on the learned part of `replayed` sequences, from the stored
+        state at their first step, refreshed over the burn-in steps."""
+        burn_in, batch = self.split_burn_in(replayed)
+        carry = self.burned_in_carry(agent_params, burn_in, replayed)
+        return self.agent.apply(agent_params, carry, batch.inputs, batch.noise)[1]
+
+    def split_burn_in(self, replayed: Transition) -> tuple[Transition, Transition]:
+        """[burn_in + L, N] sequences -> the burn-in steps and the L steps learned from."""
+        cut = self.config.burn_in
+        return (jax.tree.map(lambda x: x[:cut], replayed),
+                jax.tree.map(lambda x: x[cut:], replayed))
+
+    def burned_in_carry(self, agent_params: dict, burn_in: Transition,
+                        replayed: Transition):
+        """The recurrent state at the first learned step: the stored one, unrolled over the
+        burn-in with the current parameters (no gradient), or stored as is without burn-in.
+        A trial start inside the burn-in resets it, as it reset the actor."""
+        start = jax.tree.map(lambda x: x[0], replayed.carry)
+        if not self.config.burn_in:
+            return start
+        carry, _ = self.agent.apply(jax.lax.stop_gradient(agent_params), start,
+                                    burn_in.inputs, burn_in.noise)
+        return jax.lax.stop_gradient(carry)
 
     def _rescorable(self, action: jax.Array) -> jax.Array:
         """A stored squashed action moved inside the open box: a pre-tanh value above ~8.3
@@ -229,6 +260,7 @@ class SVG0:
         target_key, policy_key = jax.random.split(key)
         out = self._forward(params["agent"], batch)
         target_out = self._forward(target_params["agent"], batch)
+        batch = self.split_burn_in(batch)[1]
         dist = policy_distribution(out.policy_params, self.agent.action_space, squash=True)
         frozen_dist = policy_distribution(jax.lax.stop_gradient(out.policy_params),
                                           self.agent.action_space, squash=True)
