@@ -45,6 +45,9 @@ def test_env_dependent_checks_run_before_compilation():
         Trainer(TrainConfig(learner=PPOConfig(rollout_length=101)))
     with pytest.raises(ValueError, match="svg0.sequence_length=120 is longer than a trial"):
         Trainer(TrainConfig(learner=SVGConfig(sequence_length=120)))
+    with pytest.raises(ValueError, match=r"\(svg0.burn_in \+ svg0.sequence_length\)=110 is "
+                                         "longer than a trial of 'bandit' \\(100 steps\\)"):
+        Trainer(TrainConfig(learner=SVGConfig(sequence_length=20, burn_in=90)))
     with pytest.raises(ValueError, match="unknown env kwargs \\['goal'\\]"):
         Trainer(TrainConfig(env="semicircle", env_kwargs={"goal": 1}))
 

@@ -91,13 +91,12 @@ class SVGConfig(LearnerConfig):
         choice("svg0.target_update", self.target_update, TARGET_UPDATES)
         if self.replay_size < self.batch_size * self.replayed_length:
             raise ValueError(f"svg0.replay_size={self.replay_size} is smaller than one batch "
-                             f"(svg0.batch_size x (svg0.burn_in + svg0.sequence_length) = "
+                             f"(svg0.batch_size x {self.replayed_name} = "
                              f"{self.batch_size * self.replayed_length})")
         if self.replay_size // self.num_envs < max(self.replayed_length,
                                                     self.min_replay // self.num_envs):
             raise ValueError(f"svg0.replay_size={self.replay_size} holds fewer steps per env "
-                             "than svg0.burn_in + svg0.sequence_length or svg0.min_replay "
-                             "need")
+                             f"than {self.replayed_name} or svg0.min_replay need")
 
     @property
     def replayed_length(self) -> int:
@@ -105,12 +104,16 @@ class SVGConfig(LearnerConfig):
         return self.burn_in + self.sequence_length
 
     @property
+    def replayed_name(self) -> str:
+        return "(svg0.burn_in + svg0.sequence_length)" if self.burn_in else \
+            "svg0.sequence_length"
+
+    @property
     def updates_per_iteration(self) -> int:
         return max(1, round(self.replay_ratio * self.steps_per_iteration))
 
     def trial_bounded_lengths(self) -> dict[str, int]:
-        name = "svg0.burn_in + svg0.sequence_length" if self.burn_in else "svg0.sequence_length"
-        return {**super().trial_bounded_lengths(), name: self.replayed_length}
+        return {**super().trial_bounded_lengths(), self.replayed_name: self.replayed_length}
 
     def scaled(self, factor: int) -> SVGConfig:
         return self.replace(num_envs=factor * self.num_envs,
