@@ -188,6 +188,7 @@ class ContextCarry(NamedTuple):
 class _PosteriorSamplingStep(nn.Module):
     latent_size: int
     sizes: Sequence[int]
+    resample: bool = False
 
     @nn.compact
     def __call__(self, carry: ContextCarry, inputs):
@@ -205,9 +206,10 @@ class _PosteriorSamplingStep(nn.Module):
         post_mean = eta / (1.0 + precision)
         post_log_std = -0.5 * jnp.log1p(precision)
         sampled = post_mean + jnp.exp(post_log_std) * noise
-        z = jnp.where(episode_start[:, None] > 0, sampled, carry.z)  # held for the episode
+        held = jnp.where(episode_start[:, None] > 0, sampled, carry.z)  # for the episode
+        z = sampled if self.resample else held
         kl = gaussian_kl_to_standard_normal(post_mean, post_log_std)
-        return ContextCarry(eta, precision, z), (z, jnp.concatenate(
+        return ContextCarry(eta, precision, held), (z, jnp.concatenate(
             [post_mean, post_log_std], axis=-1), kl)
 
 
@@ -215,17 +217,20 @@ class PosteriorSamplingEncoder(nn.Module):
     """PEARL's permutation-invariant context encoder (Rakelly et al. 2019): each transition
     gives a Gaussian factor N(μ_i, σ_i²); the posterior q(z | context) ∝ N(0, I)·Π_i factors.
     A z is sampled at each episode start and held fixed through the episode (posterior
-    sampling). Returns z, the posterior parameters and KL(q ‖ N(0, I)) per step."""
+    sampling). Returns z, the posterior parameters and KL(q ‖ N(0, I)) per step.
+    `resample`: z is drawn at every step from the posterior so far instead (training; the
+    carry still holds the episode's z)."""
 
     latent_size: int
     sizes: Sequence[int]
+    resample: bool = False
 
     @nn.compact
     def __call__(self, carry: ContextCarry, x: jax.Array, episode_start: jax.Array,
                  trial_start: jax.Array, noise: jax.Array):
         scan = nn.scan(_PosteriorSamplingStep, variable_broadcast="params",
                        split_rngs={"params": False}, in_axes=0, out_axes=0)
-        return scan(self.latent_size, self.sizes, name="step")(
+        return scan(self.latent_size, self.sizes, self.resample, name="step")(
             carry, (x, episode_start, trial_start, noise))
 
     @staticmethod

@@ -72,6 +72,13 @@ class NetworkConfig(Validated):
     latent_eval_mean: bool = False
     """pearl: evaluate with the posterior mean of z instead of a posterior sample (PEARL
     samples; the mean is 0 in a trial's first episode)"""
+    pearl_train_z: str = "resampled"
+    """pearl, in the learner's forward pass: 'resampled' draws z at every step from the
+    posterior of the trial's context so far (reparameterised, so the critic's gradient
+    reaches the encoder on every replayed sequence, as PEARL trains it); 'held' uses the z
+    the actor held for the episode (gradient only where a sequence holds an episode start)"""
+    latent_resampled: bool = False
+    """internal: set by the learner for its forward pass when pearl_train_z='resampled'"""
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
     policy_eval_mode: bool = False
@@ -98,6 +105,7 @@ class NetworkConfig(Validated):
             raise ValueError("network.policy_head='factored' reads the belief's factors "
                              "directly: set network.ib_belief, ib_policy and ib_critic to 0")
         positive(self, "network.", "hidden_size", "ib_size", "latent_size")
+        choice("network.pearl_train_z", self.pearl_train_z, ("resampled", "held"))
         non_negative(self, "network.", "aux_weight", "ib_belief", "ib_policy", "ib_critic",
                      "pearl_kl", "belief_learning_rate")
         if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes, *self.belief_head_sizes)):

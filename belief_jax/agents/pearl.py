@@ -22,7 +22,7 @@ class Pearl(AgentKind):
     @staticmethod
     def torso(config, spec, carry, flat, x, noise, belief_features):
         encoder = PosteriorSamplingEncoder(config.latent_size, config.torso_sizes,
-                                           name="context")
+                                           resample=config.latent_resampled, name="context")
         context, (z, _, kl) = encoder(carry, flat, x.episode_start, x.trial_start,
                                       noise.latent)
         # As in PEARL, the encoder learns from the critic and the KL, not from the actor.

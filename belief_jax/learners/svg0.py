@@ -12,6 +12,7 @@ The sequence forward starts from the recurrent state stored with the sequence's 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -156,6 +157,9 @@ class SVG0:
     def __init__(self, agent: Agent, network: NetworkConfig, config: SVGConfig,
                  num_iterations: int = 1):
         self.agent, self.network, self.config = agent, network, config
+        # the forward pass of the loss; pearl's z is drawn there from the trial's context
+        self.train_agent = agent.clone(config=dataclasses.replace(
+            agent.config, latent_resampled=agent.config.pearl_train_z == "resampled"))
         self.q_head = QHead(network.head_sizes, agent.action_space)
         self.optimizer = with_belief_optimizer(
             optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
@@ -201,7 +205,7 @@ class SVG0:
         state at their first step, refreshed over the burn-in steps."""
         burn_in, batch = self.split_burn_in(replayed)
         carry = self.burned_in_carry(agent_params, burn_in, replayed)
-        return self.agent.apply(agent_params, carry, batch.inputs, batch.noise)[1]
+        return self.train_agent.apply(agent_params, carry, batch.inputs, batch.noise)[1]
 
     def split_burn_in(self, replayed: Transition) -> tuple[Transition, Transition]:
         """[burn_in + L, N] sequences -> the burn-in steps and the L steps learned from."""
