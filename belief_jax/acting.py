@@ -14,9 +14,14 @@ import jax
 import jax.numpy as jnp
 
 import envs
-from belief_jax.agents import Agent, encode_action, policy_distribution, sample_ib_noise
+from belief_jax.agents import (
+    Agent,
+    encode_action,
+    policy_distribution,
+    policy_mode,
+    sample_ib_noise,
+)
 from belief_jax.types import ActorState, AgentInput, Rollout, RolloutSpec, Transition
-from envs.core import Discrete
 
 
 def _add_time(tree):
@@ -74,17 +79,6 @@ class Acting:
         replace = jax.random.uniform(coin_key, (num_envs,)) < epsilon
         return jnp.where(replace.reshape(-1, *([1] * (action.ndim - 1))), random, action)
 
-    def mode(self, policy_params: jax.Array) -> jax.Array:
-        """The most likely action: the logits' argmax, or the Gaussian mean, squashed into the
-        box where the learner squashes (tanh of the mean: SAC's deterministic evaluation)."""
-        space = self.agent.action_space
-        if isinstance(space, Discrete):
-            return jnp.argmax(policy_params, axis=-1)
-        mean = jnp.split(policy_params, 2, axis=-1)[0]
-        if not self.spec.squash_actions:
-            return mean
-        return space.low + (space.high - space.low) * (jnp.tanh(mean) + 1.0) / 2.0
-
     def task_info(self, env_state: envs.TrialState, num_envs: int) -> jax.Array:
         if not self.has_task_info:
             return jnp.zeros(num_envs, jnp.int32)
@@ -104,7 +98,8 @@ class Acting:
                                    self.spec.squash_actions)
         action, log_prob = dist.sample_and_log_prob(seed=action_key)
         if self.act_mode:
-            action = self.mode(out.policy_params)
+            action = policy_mode(out.policy_params, self.agent.action_space,
+                                 self.spec.squash_actions)
             log_prob = dist.log_prob(action)
         if self.exploration_envs:
             action = self.behave(explore_key, actor.epsilon, action)

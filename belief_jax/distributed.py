@@ -9,6 +9,7 @@ with `jax.device_get`, so `to_host` reads a replicated array from the local copy
 and `barrier` are the two agreements a run needs (stop after this chunk; files are ready)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -152,6 +153,18 @@ def raise_together(error: Exception | None) -> None:
     if failed:
         raise ValueError("another process of this run stopped with an error; see its output "
                          "(process 0 prints it)")
+
+
+@contextlib.contextmanager
+def together(*errors: type[Exception]):
+    """A block that fails in every process if it raises one of `errors` in any of them
+    (`raise_together` on its outcome)."""
+    error = None
+    try:
+        yield
+    except errors as failure:
+        error = failure
+    raise_together(error)
 
 
 def barrier(name: str) -> None:

@@ -157,28 +157,21 @@ def compile_chunk(trainer: Trainer, state: RunnerState, mesh: Mesh):
 
 def _prepare_out(config: TrainConfig, out: Path, overwrite: bool, resume: bool) -> None:
     """Every process checks `out`, then process 0 alone clears and writes it. Each step ends
-    with an agreement (`raise_together`): it keeps a process from reading what process 0 is
-    already replacing, and an error in one process from leaving the others waiting."""
-    error = None
-    try:
+    with an agreement (`distributed.together`): it keeps a process from reading what process
+    0 is already replacing, and an error in one process from leaving the others waiting."""
+    with distributed.together(ValueError, CheckpointError):
         check_out_dir(out)
         if resume:
             _check_resumable(config, out)
         elif (out / "metrics.csv").exists() and not overwrite:
             raise ValueError(f"out={str(out)!r} already holds a run (metrics.csv); choose "
                              "another --out, pass --resume to continue it, or --overwrite")
-    except (ValueError, CheckpointError) as failure:
-        error = failure
-    distributed.raise_together(error)
-    try:
+    with distributed.together(ValueError):
         if is_main_process():
             if not resume and (out / "checkpoints").exists():
                 shutil.rmtree(out / "checkpoints")  # --overwrite: the old run is discarded
             make_out_dir(out)
             (out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
-    except ValueError as failure:
-        error = failure
-    distributed.raise_together(error)
 
 
 def _restore(config: TrainConfig, out: Path, checkpoints: Checkpoints, state: RunnerState,

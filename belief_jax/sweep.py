@@ -22,24 +22,30 @@ SWEEPABLE = (*SWITCHES, "network.aux_weight", "LEARNER.learning_rate", "ppo.ent_
              "ppo.vf_coef")
 
 
+def _owner(config: TrainConfig, group: str):
+    """The config object a `group.name` field lives in: the network, the chosen learner, or
+    None."""
+    if group == "network":
+        return config.network
+    return config.learner if group == config.learner.name else None
+
+
 def with_value(config: TrainConfig, field: str, value) -> TrainConfig:
     """`config` with the dotted `field` (network.X, or LEARNER.X for the chosen learner)
     set to `value`."""
     group, _, name = field.partition(".")
-    if group == "network":
-        return config.replace(network=dataclasses.replace(config.network, **{name: value}))
-    if group == config.learner.name:
-        return config.replace(learner=config.learner.replace(**{name: value}))
-    raise ValueError(f"field={field!r} is not one of {list(sweepable(config))}")
+    owner = _owner(config, group)
+    if owner is None:
+        raise ValueError(f"field={field!r} is not one of {list(sweepable(config))}")
+    changed = dataclasses.replace(owner, **{name: value})
+    return config.replace(**{"network" if group == "network" else "learner": changed})
 
 
 def sweepable(config: TrainConfig) -> tuple[str, ...]:
     """The fields a one-program sweep of `config` can trace."""
-    names = [f.replace("LEARNER", config.learner.name) for f in SWEEPABLE]
-    return tuple(f for f in dict.fromkeys(names)
-                 if f.partition(".")[0] in ("network", config.learner.name)
-                 and hasattr(config.network if f.startswith("network.") else config.learner,
-                             f.partition(".")[2]))
+    names = dict.fromkeys(f.replace("LEARNER", config.learner.name) for f in SWEEPABLE)
+    return tuple(f for f in names
+                 if hasattr(_owner(config, f.partition(".")[0]), f.partition(".")[2]))
 
 
 def variants(config: TrainConfig, field: str, values: Sequence[float]) -> list[TrainConfig]:

@@ -136,15 +136,15 @@ def train_in_one_program(config: TrainConfig, field: str, values: Sequence[float
     """Every value of `field` and every seed trained by one jitted program
     (`belief_jax.sweep`); value i is the run of `with_value(config, field, values[i])`.
     Each result's wall_s is the whole program's (compiled and run once for all values)."""
-    from belief_jax.sweep import make_sweep, variants
-    configs = variants(config, field, values)
+    from belief_jax.sweep import make_sweep, with_value
+    program = jax.jit(make_sweep(config, field, values))  # checks every value first
+    configs = [with_value(config, field, float(v)) for v in values]
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
     log(f"training {config.env} {config.agent} {config.learner.name}: {field} in "
         f"{list(values)} x {config.num_seeds} seed(s) in one program, "
         f"{config.num_iterations * config.learner.steps_per_iteration:,} env steps each")
     start = time.perf_counter()
-    state, (metrics, evaluation) = jax.block_until_ready(
-        jax.jit(make_sweep(config, field, values))(keys))
+    state, (metrics, evaluation) = jax.block_until_ready(program(keys))
     wall_s = time.perf_counter() - start
     pick = lambda tree, i: jax.tree.map(lambda x: x[i], tree)
     results = [_trained(c, Trainer(c), pick(state, i), pick(metrics, i), pick(evaluation, i),
@@ -278,15 +278,19 @@ def check_positive(args: Any, *names: str) -> None:
 Measure = Callable[["Trained", Any, jax.Array], list[dict]]
 
 
+TrainAll = Callable[[list[TrainConfig]], list["Trained"]]
+
+
 def sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
           measure: Measure, log: Callable[[str], None] = print,
-          trained: Sequence[Trained] | None = None) -> tuple[list[dict], list[dict]]:
-    """The experiments' one loop: trains each labelled config (unless `trained` holds its
-    finished runs already) and measures it on validation tasks shared by all variants of one
+          train_all: TrainAll | None = None) -> tuple[list[dict], list[dict]]:
+    """The experiments' one loop: trains each labelled config (one by one, or all of them at
+    once by `train_all`) and measures it on validation tasks shared by all variants of one
     env. Every config is validated first, so a bad one fails before anything compiles.
     `measure(trained, tasks, key)` returns result rows, each then tagged with the variant's
     labels. Returns (result rows, learning-curve rows)."""
     envs_made = [validate(config) for _, config in variants]
+    trained = train_all([config for _, config in variants]) if train_all else None
     key = jax.random.fold_in(jax.random.key(seed), 1)
     tasks: dict[str, Any] = {}
     results, curves = [], []
@@ -305,12 +309,12 @@ def sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
 
 
 def run_sweep(variants: list[tuple[dict, TrainConfig]], num_tasks: int, seed: int,
-              log: Callable[[str], None] = print, trained: Sequence[Trained] | None = None
+              log: Callable[[str], None] = print, train_all: TrainAll | None = None
               ) -> tuple[list[dict], list[dict]]:
     """`sweep` measuring each variant's generalisation gap (`generalisation_row`)."""
     measure = lambda trained, tasks, key: [generalisation_row(trained, tasks,
                                                               jax.random.fold_in(key, 2))]
-    return sweep(variants, num_tasks, seed, measure, log, trained)
+    return sweep(variants, num_tasks, seed, measure, log, train_all)
 
 
 def write_sweep(out: Path, name: str, labels: tuple[str, ...], results: list[dict],

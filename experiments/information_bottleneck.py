@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from belief_jax.train import validate
 from experiments.common import (
     ExperimentArgs,
     check_positive,
@@ -62,25 +61,23 @@ def configs(args: Args) -> list:
             for beta in args.betas]
 
 
-def train_all(args: Args, variants: list, log=print) -> list:
-    """The finished run of every β: the positive ones in one program if `one_program`."""
-    for _, config in variants:
-        validate(config)  # every β checked before anything compiles
+def train_all(args: Args, configs: list, log=print) -> list:
+    """The finished run of every β (configs already validated): the positive ones in one
+    program if `one_program`."""
     positive = [i for i, beta in enumerate(args.betas) if beta > 0] if args.one_program else []
     runs = {}
     if len(positive) > 1:
-        group = train_in_one_program(variants[positive[0]][1], f"network.ib_{args.target}",
+        group = train_in_one_program(configs[positive[0]], f"network.ib_{args.target}",
                                      [args.betas[i] for i in positive], log)
         runs = dict(zip(positive, group, strict=True))
-    return [runs[i] if i in runs else train(config, log)
-            for i, (_, config) in enumerate(variants)]
+    return [runs[i] if i in runs else train(config, log) for i, config in enumerate(configs)]
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
     variants = [({"beta": beta}, config) for beta, config in zip(args.betas, configs(args),
                                                                   strict=True)]
     results, curves = run_sweep(variants, args.tasks, args.seed, log,
-                                trained=train_all(args, variants, log))
+                                train_all=lambda configs: train_all(args, configs, log))
     from experiments.plotting import plot_curves, plot_gap
     return {
         **write_sweep(args.out, "ib", ("beta",), results, curves),

@@ -13,10 +13,12 @@ from belief_jax.agents.base import (
     QHead,
     encode_action,
     policy_distribution,
+    policy_mode,
     sample_ib_noise,
 )
 from belief_jax.agents.registry import get, names
 from belief_jax.types import AgentInput, AgentOutput, IBNoise
 
 __all__ = ["Agent", "AgentInput", "AgentKind", "AgentOutput", "IBNoise", "QHead",
-           "encode_action", "get", "names", "policy_distribution", "sample_ib_noise"]
+           "encode_action", "get", "names", "policy_distribution", "policy_mode",
+           "sample_ib_noise"]

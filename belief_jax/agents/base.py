@@ -103,10 +103,25 @@ def policy_distribution(policy_params: jax.Array, action_space: Discrete | Box,
     if not squash:
         return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
     base = distrax.Normal(mean, jnp.exp(log_std))
+    return distrax.Independent(distrax.Transformed(base, _squash(action_space)), 1)
+
+
+def _squash(action_space: Box):
+    """tanh, then affinely onto the Box's [low, high]."""
     low, high = action_space.low, action_space.high
-    bijector = distrax.Tanh() if (low, high) == (-1.0, 1.0) else distrax.Chain(
+    return distrax.Tanh() if (low, high) == (-1.0, 1.0) else distrax.Chain(
         [distrax.ScalarAffine(shift=(high + low) / 2, scale=(high - low) / 2), distrax.Tanh()])
-    return distrax.Independent(distrax.Transformed(base, bijector), 1)
+
+
+def policy_mode(policy_params: jax.Array, action_space: Discrete | Box,
+                squash: bool = False) -> jax.Array:
+    """The policy's most likely action, as `policy_distribution` parameterises it: the
+    logits' argmax, or the Gaussian mean (squashed into the box like the samples: SAC's
+    deterministic evaluation)."""
+    if isinstance(action_space, Discrete):
+        return jnp.argmax(policy_params, axis=-1)
+    mean = jnp.split(policy_params, 2, axis=-1)[0]
+    return _squash(action_space).forward(mean) if squash else mean
 
 
 def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:

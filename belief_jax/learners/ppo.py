@@ -157,6 +157,7 @@ def epoch(ppo: PPO, data: Minibatch, state: LearnerState, key: jax.Array
     """One pass over the rollout in `num_minibatches` minibatches of shuffled envs."""
     cfg = ppo.config
     group_size = cfg.num_envs // cfg.shuffle_groups
+    # one group draws one permutation of all envs, the random stream of earlier runs
     order = (jax.random.permutation(key, cfg.num_envs)[None] if cfg.shuffle_groups == 1 else
              jax.vmap(jax.random.permutation, (0, None))(
                  jax.random.split(key, cfg.shuffle_groups), group_size))
