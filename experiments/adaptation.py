@@ -46,7 +46,8 @@ class Args(ExperimentArgs):
 
     def steps(self, env: str, learner: str) -> int:
         # quick: 3x the sweeps' budget, since adaptation shows only once the task is learnt
-        return self.total_env_steps or (3 if self.quick else 1) * super().steps(env, learner)
+        scale = 3 if self.size == "quick" and not self.total_env_steps else 1
+        return scale * super().steps(env, learner)
 
 
 def configs(args: Args) -> list:

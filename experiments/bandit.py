@@ -75,9 +75,10 @@ def agent_config(args: Args, agent: str, learner: str, head: str = "factored"):
     """The bandit preset for one (agent, learner), sized so each run logs `curve_points`;
     the belief agent with the given policy head (the other agents have only the generic)."""
     learners.config_type(learner)  # an unknown learner: one line naming the valid ones
-    quick = lambda table: table.get(learner) if args.quick else None
+    quick = lambda table, small=False: (table.get(learner) if args.size == "quick"
+                                        or (small and args.small) else None)
     config = args.config("bandit", learner, args.total_env_steps or quick(_QUICK_STEPS),
-                         args.num_envs or quick(_QUICK_ENVS), agent=agent,
+                         args.num_envs or quick(_QUICK_ENVS, small=True), agent=agent,
                          num_train_tasks=args.num_train_tasks, num_eval_envs=256)
     factored = agent == "belief" and head == "factored"
     return config.replace(network=dataclasses.replace(

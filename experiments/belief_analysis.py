@@ -59,10 +59,10 @@ def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "window")
     import envs
-    names = args.envs or (("bandit", "semicircle", "numpad") if args.quick else envs.names())
+    names = args.envs or (("bandit", "semicircle", "numpad") if args.small else envs.names())
     # the preset's validation batch: the belief is scored on it during training
     out = [args.config(env, args.learner, agent="belief",
-                       num_eval_envs=preset(env, args.learner, args.quick).num_eval_envs)
+                       num_eval_envs=preset(env, args.learner, args.small).num_eval_envs)
            for env in names]
     for config in out:
         validate(config)

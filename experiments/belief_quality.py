@@ -194,8 +194,9 @@ class Args(ExperimentArgs):
     quick_tasks, full_tasks = 1000, 4000  # validation trials
 
     def steps(self, env: str, learner: str) -> int:
-        return self.total_env_steps or (2_000_000 if self.quick else
-                                        preset(env, learner, False).total_env_steps)
+        if self.total_env_steps or self.size == "cpu":
+            return super().steps(env, learner)
+        return 2_000_000 if self.size == "quick" else preset(env, learner, False).total_env_steps
 
 
 def config_for(args: Args):
@@ -209,8 +210,8 @@ def config_for(args: Args):
     args.validate()
     # quick: 64 envs give 4x the updates per env step of the preset's 256
     return args.config(args.env, args.learner, num_envs=args.num_envs or
-                       (64 if args.quick else None), agent=args.agent,
-                       num_eval_envs=preset(args.env, args.learner, args.quick).num_eval_envs)
+                       (64 if args.small else None), agent=args.agent,
+                       num_eval_envs=preset(args.env, args.learner, args.small).num_eval_envs)
 
 
 def run(args: Args, log=print) -> dict[str, Path]:

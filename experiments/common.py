@@ -23,7 +23,7 @@ from belief_jax.config import TrainConfig
 from belief_jax.stats import mean_se
 from belief_jax.train import Trainer, make_train, over_seeds, validate
 from belief_jax.types import ActorState, Transition
-from experiments.presets import experiment_steps, preset
+from experiments.presets import SIZES, experiment_learner_changes, experiment_steps, preset
 
 __all__ = ["mean_se"]  # re-exported: the experiments' statistics are the runner's
 
@@ -36,9 +36,13 @@ class ExperimentArgs:
 
     out: Path = Path("runs/experiment")
     quick: bool = False
-    """CPU-sized preset (minutes); without it the preset is sized for one GPU/TPU"""
+    """= --preset quick"""
+    preset: str | None = None
+    """quick (a smoke test: minutes on a 2-core CPU, 1 seed), cpu (sized to learn on a
+    2-core CPU within about an hour, 3 seeds; where the experiment has one) or full (one
+    GPU/TPU; the default)"""
     num_seeds: int | None = None
-    """vmapped seeds per run (default: 1 quick, 3 full)"""
+    """vmapped seeds per run (default: 1 quick, 3 cpu and full)"""
     total_env_steps: int | None = None
     """per run (default: per env and learner, see experiments.presets)"""
     num_envs: int | None = None
@@ -57,25 +61,45 @@ class ExperimentArgs:
     def validate(self) -> None:
         check_positive(self, "num_seeds", "total_env_steps", "num_envs", "num_tasks",
                        "curve_points")
+        if self.preset is not None and self.preset not in SIZES:
+            raise ValueError(f"preset={self.preset!r} is not valid; choose one of "
+                             f"{list(SIZES)}")
+        if self.quick and self.preset not in (None, "quick"):
+            raise ValueError(f"--quick and --preset {self.preset} contradict each other; "
+                             "pass one of them")
+
+    @property
+    def size(self) -> str:
+        """The preset's name: quick, cpu or full."""
+        return "quick" if self.quick else self.preset or "full"
+
+    @property
+    def small(self) -> bool:
+        """The quick and cpu presets share the quick preset's shapes (envs, episode lengths,
+        task counts); cpu trains them longer."""
+        return self.size != "full"
 
     @property
     def seeds(self) -> int:
-        return self.num_seeds or (1 if self.quick else 3)
+        return self.num_seeds or (1 if self.size == "quick" else 3)
 
     @property
     def tasks(self) -> int:
-        return self.num_tasks or (self.quick_tasks if self.quick else self.full_tasks)
+        return self.num_tasks or (self.quick_tasks if self.size == "quick"
+                                  else self.full_tasks)
 
     def steps(self, env: str, learner: str) -> int:
-        return self.total_env_steps or experiment_steps(env, learner, self.quick)
+        return self.total_env_steps or experiment_steps(env, learner, self.size)
 
     def config(self, env: str, learner: str, steps: int | None = None,
                num_envs: int | None = None, **changes) -> TrainConfig:
         """The env's preset for `learner`, sized to `steps` (default `self.steps`) with this
         experiment's seeds and a validation batch that keeps each chunk's evaluation cheap."""
-        base = preset(env, learner, self.quick)
+        base = preset(env, learner, self.small)
+        base = base.replace(learner=base.learner.replace(
+            **experiment_learner_changes(env, learner, self.size)))
         changes = {"seed": self.seed, "num_seeds": self.seeds,
-                   "num_eval_envs": min(base.num_eval_envs, 64 if self.quick else 256),
+                   "num_eval_envs": min(base.num_eval_envs, 64 if self.small else 256),
                    **changes}
         return sized(base, steps or self.steps(env, learner), self.curve_points,
                      num_envs or self.num_envs, **changes)
@@ -92,6 +116,8 @@ class Trained:
     train_return: np.ndarray       # [seeds, chunks], mean over the chunk's finished trials
     validation_return: np.ndarray  # [seeds, chunks], fresh tasks
     wall_s: float
+    compile_s: float = 0.0
+    """of wall_s, the compilation (before the first env step)"""
 
     @functools.cached_property
     def trials(self):
@@ -110,10 +136,13 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> Trained:
     log(f"training {config.env} {config.agent} {config.learner.name}: {config.num_seeds} "
         f"seed(s) x {config.num_iterations * config.learner.steps_per_iteration:,} env steps")
     start = time.perf_counter()
-    state, (metrics, evaluation) = jax.block_until_ready(run(keys))
+    compiled = run.lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    state, (metrics, evaluation) = jax.block_until_ready(compiled(keys))
     trained = _trained(config, trainer, state, metrics, evaluation, time.perf_counter() - start)
-    log(f"  done in {trained.wall_s:.0f}s (with compilation); final validation return "
-        f"{np.mean(trained.validation_return[:, -1]):.2f}")
+    trained.compile_s = compile_s
+    log(f"  done in {trained.wall_s:.0f}s ({compile_s:.0f}s of it compiling); final "
+        f"validation return {np.mean(trained.validation_return[:, -1]):.2f}")
     return trained
 
 

@@ -32,7 +32,7 @@ class Args(ExperimentArgs):
 
 
 def variants(args: Args) -> list:
-    sizes = args.num_train_tasks or ((4, 64) if args.quick else (10, 100, 1000, 10_000))
+    sizes = args.num_train_tasks or ((4, 64) if args.small else (10, 100, 1000, 10_000))
     if any(n < 1 for n in sizes):
         raise ValueError(f"num_train_tasks must all be >= 1, got {list(sizes)}")
     args.validate()

@@ -54,10 +54,10 @@ def configs(args: Args) -> list:
         raise ValueError(f"betas must be >= 0, got {list(args.betas)}")
     args.validate()
     check_positive(args, "num_train_tasks")
-    network = preset(args.env, args.learner, args.quick).network
+    network = preset(args.env, args.learner, args.small).network
     return [args.config(args.env, args.learner, agent="belief",
                         network=dataclasses.replace(network, **{f"ib_{args.target}": beta}),
-                        num_train_tasks=args.num_train_tasks or (10 if args.quick else 100))
+                        num_train_tasks=args.num_train_tasks or (10 if args.small else 100))
             for beta in args.betas]
 
 

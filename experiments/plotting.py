@@ -183,6 +183,34 @@ def plot_adaptation(rows: list[dict], png: str | Path, title: str) -> Path:
     return Path(png)
 
 
+def plot_sample_efficiency(curves: list[dict], target: float, png: str | Path,
+                           title: str) -> Path:
+    """Validation return against env steps (left) and wall time (right), one line per
+    learner with 95% bands over seeds, and the target return as a dotted line."""
+    import numpy as np
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for learner in dict.fromkeys(c["learner"] for c in curves):
+        mine = [c for c in curves if c["learner"] == learner]
+        seeds = sorted({c["seed"] for c in mine})
+        values = np.array([[c["validation_return"] for c in mine if c["seed"] == s]
+                           for s in seeds])
+        first = [c for c in mine if c["seed"] == seeds[0]]
+        se = values.std(0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else 0 * values[0]
+        for ax, x in zip(axes, ("env_steps", "wall_s"), strict=True):
+            _band(ax, [c[x] for c in first], values.mean(0), se, label=learner)
+    for ax, xlabel in zip(axes, ("env steps", "wall time without compilation (s)"),
+                          strict=True):
+        ax.axhline(target, color="0.3", linestyle=":", linewidth=0.8)
+        ax.set(xlabel=xlabel)
+    axes[0].set(ylabel="validation return per trial", title=title)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
 def _band(ax, x, mean, se, **kwargs):
     import numpy as np
     mean, se = np.asarray(mean, float), np.nan_to_num(np.asarray(se, float))

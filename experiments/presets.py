@@ -130,9 +130,36 @@ _EXPERIMENT_QUICK_STEPS = {"bandit": 300_000, "semicircle": 300_000, "numpad": 2
                            "cheetah_vel": 16_000, "quadruped_semicircle": 8_000}
 
 
-def experiment_steps(env: str, learner: str, quick: bool) -> int:
-    """Env steps per run of an experiment sweep: the quick table, or the full preset's."""
-    if quick:
+# cpu: env steps per run in the experiments that have a cpu preset, sized to learn on a
+# 2-core CPU within about an hour for the whole experiment (3 vmapped seeds). Semicircle: PPO
+# first reaches a validation return of 90 near 1.3M env steps; SVG(0) (at the experiments'
+# replay ratio) near 0.25M.
+_EXPERIMENT_CPU_STEPS = {"bandit": {"ppo": 8_000_000},
+                         "semicircle": {"ppo": 1_600_000, "svg0": 400_000}}
+# cpu: learner changes in the experiments. SVG(0) at 0.06 gradient steps per env step (6x the
+# default) learns semicircle in about a fifth of PPO's env steps (sample_efficiency results),
+# at about 5x the wall time per env step of 0.01.
+_EXPERIMENT_CPU_LEARNER = {"semicircle": {"svg0": {"replay_ratio": 0.06}}}
+
+
+def experiment_learner_changes(env: str, learner: str, size: str) -> dict:
+    """Learner fields the experiments' preset of this size changes (cpu only)."""
+    return _EXPERIMENT_CPU_LEARNER.get(env, {}).get(learner, {}) if size == "cpu" else {}
+
+
+def experiment_steps(env: str, learner: str, size: str | bool) -> int:
+    """Env steps per run of an experiment sweep: the quick table, the cpu table, or the full
+    preset's. (`size` True / False: quick / full.)"""
+    size = {True: "quick", False: "full"}.get(size, size)
+    if size == "quick":
         steps = _EXPERIMENT_QUICK_STEPS.get(env, 200_000)
         return (2 * steps) // 3 if learners.config_type(learner).spec.off_policy else steps
-    return preset(env, learner, quick).total_env_steps
+    if size == "cpu":
+        if learner not in _EXPERIMENT_CPU_STEPS.get(env, {}):
+            have = [f"{e}/{name}" for e, table in _EXPERIMENT_CPU_STEPS.items()
+                    for name in table]
+            raise ValueError(f"there is no cpu preset for env={env!r} with learner="
+                             f"{learner!r} in the experiments; they exist for {have} (pass "
+                             "--total-env-steps, or use --quick or the full preset)")
+        return _EXPERIMENT_CPU_STEPS[env][learner]
+    return preset(env, learner, False).total_env_steps

@@ -46,13 +46,13 @@ def variants(args: Args) -> list:
     check_positive(args, "num_train_tasks")
     out = []
     for env in args.envs:
-        base = preset(env, args.learner, args.quick)
+        base = preset(env, args.learner, args.small)
         for name in args.supervision:
             network = dataclasses.replace(base.network, task_info_target="task_id"
                                           if name == "task_id" else "embedding")
             config = args.config(env, args.learner, agent="rnn" if name == "none" else
                                  "belief", network=network,
-                                 num_train_tasks=args.num_train_tasks or (20 if args.quick
+                                 num_train_tasks=args.num_train_tasks or (20 if args.small
                                                                           else 100))
             out.append(({"env": env, "supervision": name}, config))
     return out

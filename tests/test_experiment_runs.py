@@ -10,6 +10,7 @@ from experiments import (
     belief_analysis,
     generalisation,
     information_bottleneck,
+    sample_efficiency,
     supervision,
 )
 from experiments.common import CURVE_COLUMNS, GAP_COLUMNS
@@ -70,6 +71,27 @@ def test_adaptation(tmp_path):
     assert [(r["agent"], r["episode"]) for r in rows] == [
         ("belief", 1), ("belief", 2), ("pearl", 1), ("pearl", 2)]
     _pngs(paths)
+
+
+def test_sample_efficiency(tmp_path):
+    """Both learners' curves per seed and chunk, and a summary row each; the cpu preset's
+    replay ratio reaches SVG(0)'s config."""
+    args = sample_efficiency.Args(out=tmp_path, total_env_steps=1_600, curve_points=2,
+                                  **TINY)
+    paths = sample_efficiency.run(args, quiet)
+    rows = read_csv(paths["csv"])
+    assert tuple(rows[0]) == sample_efficiency.COLUMNS
+    assert [r["learner"] for r in rows] == ["ppo", "svg0"]
+    curves = read_csv(paths["curves"])
+    assert tuple(curves[0]) == sample_efficiency.CURVE_COLUMNS
+    for learner in ("ppo", "svg0"):
+        walls = [c["wall_s"] for c in curves if c["learner"] == learner]
+        assert len(walls) >= 2 and walls == sorted(walls) and walls[0] > 0
+    _pngs(paths)
+    cpu = sample_efficiency.configs(dataclasses.replace(args, preset="cpu",
+                                                        total_env_steps=None))
+    assert cpu[1].learner.replay_ratio == 0.06 and cpu[1].total_env_steps >= 400_000
+    assert cpu[0].num_seeds == 3
 
 
 def test_belief_analysis_on_numpad(tmp_path):

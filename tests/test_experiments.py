@@ -283,6 +283,13 @@ def test_ball_positions_reproduce_the_sparse_rewards():
     ("bandit", ["--num-tasks", "0"], "num_tasks must be positive"),
     ("belief_quality", ["--agent", "rnn"], "agent='rnn' has no belief to score"),
     ("belief_quality", ["--env", "numpad"], "env='numpad' has no exact posterior here"),
+    ("sample_efficiency", ["--preset", "gpu"], "preset='gpu' is not valid; choose one of "
+                                               "['quick', 'cpu', 'full']"),
+    ("sample_efficiency", ["--quick", "--preset", "cpu"], "--quick and --preset cpu "
+                                                          "contradict each other"),
+    ("supervision", ["--preset", "cpu"], "no cpu preset for env='cheetah_vel' with "
+                                         "learner='ppo' in the experiments"),
+    ("sample_efficiency", ["--last-fraction", "0"], "last_fraction must be in (0, 1]"),
 ])
 def test_experiment_cli_rejects_bad_arguments(tmp_path, module, flags, message):
     result = subprocess.run([sys.executable, "-m", f"experiments.{module}", "--out",
@@ -324,3 +331,27 @@ def test_experiment_cli_keeps_earlier_results_unless_told_to_overwrite(tmp_path)
                              "--num-tasks", "0", "--overwrite"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2 and "num_tasks must be positive" in result.stderr
+
+
+def test_sample_efficiency_summary_reads_the_curves():
+    """Steps to the target on the mean curve and per seed, and the steadiness of the last
+    chunks, against numbers worked out by hand."""
+    import types
+
+    from experiments.sample_efficiency import Args, summary
+    curves = np.array([[10., 95., 80., 100., 90.],    # seed 0 reaches 90 at chunk 1
+                       [10., 50., 100., 100., 110.],  # seed 1 at chunk 2
+                       [0., 20., 60., 70., 80.]])     # seed 2 never
+    trained = types.SimpleNamespace(env_steps=np.array([10, 20, 30, 40, 50]),
+                                    validation_return=curves, wall_s=60.0, compile_s=10.0)
+    row = summary(trained, Args(target_return=90.0, last_fraction=0.4))
+    # mean curve: 6.67, 55, 80, 90, 93.3 -> first >= 90 at chunk 3 (40 steps, 4/5 of 50 s)
+    assert row["steps_to_target"] == 40 and row["wall_to_target"] == pytest.approx(40.0)
+    assert row["seeds_reaching_target"] == 2
+    assert row["seed_steps_to_target_mean"] == pytest.approx(25.0)
+    assert row["seed_steps_to_target_se"] == pytest.approx(5.0)
+    # last 2 chunks: seed means 95, 105, 75 -> 91.67; the mean curve's 90 and 93.33 deviate
+    # from it by at most 1.67
+    assert row["last_mean"] == pytest.approx(275 / 3)
+    assert row["last_max_rel_dev"] == pytest.approx((5 / 3) / (275 / 3))
+    assert row["run_s"] == 50.0 and row["env_steps"] == 50
