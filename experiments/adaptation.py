@@ -45,6 +45,11 @@ class Args(ExperimentArgs):
     quick_tasks, full_tasks = 256, 1000  # evaluation trials
 
     def steps(self, env: str, learner: str) -> int:
+        if self.size == "cpu" and not self.total_env_steps and (env, learner) == (
+                "semicircle", "svg0"):
+            # both agents in about 45 minutes; SVG(0) at the cpu preset's replay ratio first
+            # reaches 90 at 258k env steps in the sample-efficiency experiment
+            return 300_000
         # quick: 3x the sweeps' budget, since adaptation shows only once the task is learnt
         scale = 3 if self.size == "quick" and not self.total_env_steps else 1
         return scale * super().steps(env, learner)
