@@ -76,7 +76,7 @@ def test_adaptation(tmp_path):
 def test_sample_efficiency(tmp_path):
     """Both learners' curves per seed and chunk, and a summary row each; the cpu preset's
     replay ratio reaches SVG(0)'s config."""
-    args = sample_efficiency.Args(out=tmp_path, total_env_steps=1_600, curve_points=2,
+    args = sample_efficiency.Args(out=tmp_path, total_env_steps=3_200, curve_points=2,
                                   **TINY)
     paths = sample_efficiency.run(args, quiet)
     rows = read_csv(paths["csv"])
@@ -88,7 +88,7 @@ def test_sample_efficiency(tmp_path):
         walls = [c["wall_s"] for c in curves if c["learner"] == learner]
         assert len(walls) >= 2 and walls == sorted(walls) and walls[0] > 0
     _pngs(paths)
-    cpu = sample_efficiency.configs(dataclasses.replace(args, preset="cpu",
+    cpu = sample_efficiency.configs(dataclasses.replace(args, preset="cpu", num_seeds=None,
                                                         total_env_steps=None))
     assert cpu[1].learner.replay_ratio == 0.06 and cpu[1].total_env_steps >= 400_000
     assert cpu[0].num_seeds == 3
