@@ -9,9 +9,10 @@ it can only change behaviour between episodes. The paper reports the belief agen
 much faster: a high return already in the first episode. Writes adaptation.csv (agent,
 episode, return_mean, return_se, n_tasks, n_seeds) and adaptation.png.
 
-The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--quick`
-runs on a laptop CPU in about 4 minutes (1 seed, 600k env steps per agent), far too short
-for either agent to solve the task: a smoke test."""
+The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--preset
+cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (about 26
+minutes on a 2-core CPU); `--quick` runs in about 4 minutes (1 seed, 600k env steps per agent
+at ratio 0.01), far too short for either agent to solve the task: a smoke test."""
 from __future__ import annotations
 
 import dataclasses
