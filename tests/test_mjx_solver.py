@@ -76,7 +76,10 @@ def test_cheetah_accurate_setting_converges_to_the_default_settings_step(cheetah
     # torso z (m). brax's ant collides only its feet with the floor, so an ant that flips
     # sinks its torso through the floor (measured: -0.45 m in 1000 random steps) until its
     # legs stop it: a property of brax's model, the same under every solver setting here.
-    ("quadruped_semicircle", 2, -1.0, 2.0)])
+    # The 1000 random steps are chaotic: float differences of XLA's threaded CPU kernels
+    # under load change the trajectory (a fresh-clone CI run under load reached 2.24 m, the
+    # same test alone stays below 2.0), so the bound leaves room; a blow-up runs to 1e3.
+    ("quadruped_semicircle", 2, -1.0, 3.0)])
 def test_default_setting_long_random_rollout_stays_physical(name, height_index, low, high):
     env = envs.make(name)
     num_envs, steps = 4, 1000
