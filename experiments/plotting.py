@@ -188,6 +188,8 @@ def plot_sample_efficiency(curves: list[dict], target: float, png: str | Path,
     """Validation return against env steps (left) and wall time (right), one line per
     learner with 95% bands over seeds, and the target return as a dotted line."""
     import numpy as np
+
+    from belief_jax.stats import mean_se
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     for learner in dict.fromkeys(c["learner"] for c in curves):
@@ -196,9 +198,9 @@ def plot_sample_efficiency(curves: list[dict], target: float, png: str | Path,
         values = np.array([[c["validation_return"] for c in mine if c["seed"] == s]
                            for s in seeds])
         first = [c for c in mine if c["seed"] == seeds[0]]
-        se = values.std(0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else 0 * values[0]
+        mean, se = mean_se(values, axis=0)  # one seed: se NaN, drawn as no band
         for ax, x in zip(axes, ("env_steps", "wall_s"), strict=True):
-            _band(ax, [c[x] for c in first], values.mean(0), se, label=learner)
+            _band(ax, [c[x] for c in first], mean, se, label=learner)
     for ax, xlabel in zip(axes, ("env steps", "wall time without compilation (s)"),
                           strict=True):
         ax.axhline(target, color="0.3", linestyle=":", linewidth=0.8)

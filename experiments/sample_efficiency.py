@@ -24,7 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import ExperimentArgs, cli, mean_se, sweep, write_csv
+from experiments.common import (
+    ExperimentArgs,
+    cli,
+    mean_se,
+    sweep,
+    validation_trials,
+    write_csv,
+)
 
 CURVE_COLUMNS = ("learner", "seed", "env_steps", "wall_s", "validation_return",
                  "train_return")
@@ -75,10 +82,15 @@ def first_reaching(values: np.ndarray, target: float) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
+def chunk_walls(trained) -> np.ndarray:
+    """Wall time without compilation at the end of each chunk, spread evenly over them."""
+    chunks = trained.env_steps.size
+    return (trained.wall_s - trained.compile_s) * np.arange(1, chunks + 1) / chunks
+
+
 def summary(trained, args: Args) -> dict:
     steps = trained.env_steps
-    run_s = trained.wall_s - trained.compile_s
-    wall = run_s * np.arange(1, steps.size + 1) / steps.size
+    wall = chunk_walls(trained)
     curves = trained.validation_return  # [seeds, chunks]
     mean_curve = curves.mean(0)
     hit = first_reaching(mean_curve, args.target_return)
@@ -88,7 +100,7 @@ def summary(trained, args: Args) -> dict:
     last = curves[:, -max(1, round(args.last_fraction * steps.size)):]
     last_mean, last_se = mean_se(last.mean(1))
     deviation = np.abs(last.mean(0) - last_mean).max() / abs(last_mean)
-    return dict(n_seeds=curves.shape[0], env_steps=int(steps[-1]), run_s=run_s,
+    return dict(n_seeds=curves.shape[0], env_steps=int(steps[-1]), run_s=float(wall[-1]),
                 compile_s=trained.compile_s,
                 steps_to_target=math.nan if hit is None else int(steps[hit]),
                 wall_to_target=math.nan if hit is None else float(wall[hit]),
@@ -98,14 +110,12 @@ def summary(trained, args: Args) -> dict:
 
 
 def curve_rows(trained, learner: str) -> list[dict]:
-    steps = trained.env_steps
-    run_s = trained.wall_s - trained.compile_s
-    return [dict(learner=learner, seed=seed, env_steps=int(s),
-                 wall_s=run_s * (i + 1) / steps.size,
+    walls = chunk_walls(trained)
+    return [dict(learner=learner, seed=seed, env_steps=int(s), wall_s=float(walls[i]),
                  validation_return=float(trained.validation_return[seed, i]),
                  train_return=float(trained.train_return[seed, i]))
             for seed in range(trained.validation_return.shape[0])
-            for i, s in enumerate(steps)]
+            for i, s in enumerate(trained.env_steps)]
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
@@ -113,7 +123,6 @@ def run(args: Args, log=print) -> dict[str, Path]:
     curves: list[dict] = []
 
     def measure(trained, tasks, key):
-        from experiments.common import validation_trials
         learner = trained.config.learner.name
         curves.extend(curve_rows(trained, learner))
         returns = validation_trials(trained, tasks, key)[2].mean(0)  # over seeds, per task
