@@ -18,8 +18,8 @@ from belief_jax.train import make_train, validate
 from belief_jax.validation import deferred_validation
 
 SWITCHES = ("network.ib_belief", "network.ib_policy", "network.ib_critic")
-SWEEPABLE = (*SWITCHES, "network.aux_weight", "LEARNER.learning_rate", "ppo.ent_coef",
-             "ppo.vf_coef")
+SWEEPABLE = (*SWITCHES, "network.aux_weight", "network.pearl_kl", "LEARNER.learning_rate",
+             "ppo.ent_coef", "ppo.vf_coef")
 
 
 def _owner(config: TrainConfig, group: str):
@@ -73,9 +73,10 @@ def make_sweep(config: TrainConfig, field: str, values: Sequence[float]):
     variants(config, field, values)  # all checks, before tracing
 
     def train(value: jax.Array, key: jax.Array):
-        with deferred_validation():  # the traced value cannot be compared; checked above
-            traced = with_value(config, field, value)
-        return make_train(traced)(key)
+        # the traced value cannot be compared (every value was checked above), and learners
+        # derive configs from it while building (SVG(0)'s forward-pass network config)
+        with deferred_validation():
+            return make_train(with_value(config, field, value))(key)
 
     grid = jax.vmap(jax.vmap(train, in_axes=(None, 0)), in_axes=(0, None))
     array = jnp.asarray(values, jnp.float32)

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from belief_jax import NetworkConfig, PPOConfig, TrainConfig, make_train
+from belief_jax import NetworkConfig, PPOConfig, SVGConfig, TrainConfig, make_train
 from belief_jax.sweep import make_sweep, variants, with_value
 
 # semicircle with dense reward, so every number below is non-trivial
@@ -14,16 +14,21 @@ TINY = TrainConfig(
     total_env_steps=4 * 10 * 4, iterations_per_chunk=2, num_eval_envs=4, num_train_tasks=5,
     network=NetworkConfig(hidden_size=8, torso_sizes=(8,), head_sizes=(8,), ib_belief=0.1),
     learner=PPOConfig(num_envs=4, rollout_length=10, num_epochs=2, num_minibatches=2))
+# SVG(0) derives its forward pass's network config from the swept one while building
+TINY_PEARL = TINY.replace(agent="pearl", total_env_steps=4 * 5 * 8, learner=SVGConfig(
+    num_envs=4, rollout_length=5, sequence_length=4, batch_size=4, replay_size=200,
+    min_replay=40, replay_ratio=0.1))
 
 
-@pytest.mark.parametrize("field, values", [("network.ib_belief", (0.01, 0.3, 3.0)),
-                                           ("ppo.learning_rate", (1e-4, 3e-3))])
-def test_sweep_in_one_program_matches_separate_runs(field, values):
+@pytest.mark.parametrize("base, field, values", [
+    (TINY, "network.ib_belief", (0.01, 0.3, 3.0)), (TINY, "ppo.learning_rate", (1e-4, 3e-3)),
+    (TINY_PEARL, "network.pearl_kl", (0.001, 1.0))])
+def test_sweep_in_one_program_matches_separate_runs(base, field, values):
     keys = jax.random.split(jax.random.key(0), 2)
-    _, (metrics, evaluation) = jax.jit(make_sweep(TINY, field, values))(keys)
+    _, (metrics, evaluation) = jax.jit(make_sweep(base, field, values))(keys)
     assert evaluation["validation_return"].shape[:2] == (len(values), 2)
     for i, value in enumerate(values):
-        _, (alone, alone_eval) = jax.jit(jax.vmap(make_train(with_value(TINY, field, value))))(
+        _, (alone, alone_eval) = jax.jit(jax.vmap(make_train(with_value(base, field, value))))(
             keys)
         for name in ("loss", "ib_kl_belief", "train_return"):
             np.testing.assert_allclose(metrics[name][i], alone[name], rtol=1e-4, atol=1e-5,
