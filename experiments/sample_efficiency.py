@@ -55,6 +55,12 @@ class Args(ExperimentArgs):
     """SVG(0)'s gradient steps per env step (default: the preset's; 0.06 in the cpu preset,
     where the learner's default 0.01 replays each transition about 6 times and learns
     semicircle far slower per env step)"""
+    svg0_twin_critics: bool | None = None
+    """SVG(0) with twin critics (default: the preset's)"""
+    svg0_target_update: str | None = None
+    """SVG(0)'s target networks, polyak or periodic (default: the preset's)"""
+    svg0_burn_in: int | None = None
+    """SVG(0)'s burn-in steps before each replayed sequence (default: the preset's)"""
     curve_points: int = 20
 
     quick_tasks, full_tasks = 256, 1000  # final validation trials
@@ -66,12 +72,15 @@ def configs(args: Args) -> list:
         raise ValueError(f"svg0_replay_ratio must be positive, got {args.svg0_replay_ratio}")
     if not 0.0 < args.last_fraction <= 1.0:
         raise ValueError(f"last_fraction must be in (0, 1], got {args.last_fraction}")
+    svg0 = {name: value for name, value in (
+        ("replay_ratio", args.svg0_replay_ratio), ("twin_critics", args.svg0_twin_critics),
+        ("target_update", args.svg0_target_update), ("burn_in", args.svg0_burn_in))
+        if value is not None}
     out = []
     for learner in args.learners:
         config = args.config(args.env, learner, agent=args.agent, num_eval_envs=256)
-        if learner == "svg0" and args.svg0_replay_ratio is not None:
-            config = config.replace(learner=config.learner.replace(
-                replay_ratio=args.svg0_replay_ratio))
+        if learner == "svg0" and svg0:
+            config = config.replace(learner=config.learner.replace(**svg0))  # validates
         out.append(config)
     return out
 

@@ -290,6 +290,8 @@ def test_ball_positions_reproduce_the_sparse_rewards():
     ("supervision", ["--preset", "cpu"], "no cpu preset for env='cheetah_vel' with "
                                          "learner='ppo' in the experiments"),
     ("sample_efficiency", ["--last-fraction", "0"], "last_fraction must be in (0, 1]"),
+    ("sample_efficiency", ["--svg0-target-update", "soft"], "svg0.target_update='soft' is "
+                                                            "not valid; choose one of"),
 ])
 def test_experiment_cli_rejects_bad_arguments(tmp_path, module, flags, message):
     result = subprocess.run([sys.executable, "-m", f"experiments.{module}", "--out",
@@ -310,6 +312,18 @@ def test_discovery_times_and_alignment():
     assert rows[(1, 0)]["log_likelihood_mean"] == np.mean([3 * 2 + 0, 3 * 4 + 1])
     assert rows[(1, 0)]["n_trials"] == 2 and rows[(3, 1)]["n_trials"] == 0  # t = 10 is out
     assert rows[(2, -1)]["log_likelihood_mean"] == 3 * 4 and rows[(4, 0)]["n_trials"] == 0
+
+
+def test_sample_efficiency_passes_svg0_options_to_svg0_alone():
+    from experiments import sample_efficiency
+    ppo, svg0 = sample_efficiency.configs(sample_efficiency.Args(
+        quick=True, svg0_twin_critics=True, svg0_target_update="polyak", svg0_burn_in=5))
+    assert (svg0.learner.twin_critics, svg0.learner.target_update, svg0.learner.burn_in) == (
+        True, "polyak", 5)
+    assert ppo.learner.name == "ppo"
+    default = sample_efficiency.configs(sample_efficiency.Args(quick=True))[1].learner
+    assert (default.twin_critics, default.target_update, default.burn_in) == (
+        False, "periodic", 0)
 
 
 def test_episode_returns_split_a_trial():
