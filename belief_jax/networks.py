@@ -188,7 +188,7 @@ class ContextCarry(NamedTuple):
 class _PosteriorSamplingStep(nn.Module):
     latent_size: int
     sizes: Sequence[int]
-    resample: bool = False
+    resample: bool = False  # z drawn at every step, not held for the episode
 
     @nn.compact
     def __call__(self, carry: ContextCarry, inputs):
@@ -213,25 +213,43 @@ class _PosteriorSamplingStep(nn.Module):
             [post_mean, post_log_std], axis=-1), kl)
 
 
+def last_of_trial(values: jax.Array, trial_start: jax.Array) -> jax.Array:
+    """[T, B, ...] values → at each step, the value at the last step of its trial within
+    the sequence (the step before the next trial start, or the sequence's last step)."""
+    def back(later, inputs):
+        value, next_starts = inputs
+        keep = next_starts.reshape(next_starts.shape + (1,) * (value.ndim - 1))
+        out = jnp.where(keep, value, later)
+        return out, out
+    next_starts = jnp.concatenate([trial_start[1:], jnp.ones_like(trial_start[:1])]) > 0
+    return jax.lax.scan(back, values[-1], (values, next_starts), reverse=True)[1]
+
+
 class PosteriorSamplingEncoder(nn.Module):
     """PEARL's permutation-invariant context encoder (Rakelly et al. 2019): each transition
     gives a Gaussian factor N(μ_i, σ_i²); the posterior q(z | context) ∝ N(0, I)·Π_i factors.
     A z is sampled at each episode start and held fixed through the episode (posterior
     sampling). Returns z, the posterior parameters and KL(q ‖ N(0, I)) per step.
-    `resample`: z is drawn at every step from the posterior so far instead (training; the
-    carry still holds the episode's z)."""
+    `z_from` (training; the carry always holds the episode's z): 'held' as when acting;
+    'resampled': z drawn at every step from the posterior so far; 'trial': every step of a
+    trial's segment of the sequence takes the z drawn at the segment's last step, from the
+    posterior of all of its context (hindsight, as PEARL's z from the task's context)."""
 
     latent_size: int
     sizes: Sequence[int]
-    resample: bool = False
+    z_from: str = "held"
 
     @nn.compact
     def __call__(self, carry: ContextCarry, x: jax.Array, episode_start: jax.Array,
                  trial_start: jax.Array, noise: jax.Array):
         scan = nn.scan(_PosteriorSamplingStep, variable_broadcast="params",
                        split_rngs={"params": False}, in_axes=0, out_axes=0)
-        return scan(self.latent_size, self.sizes, self.resample, name="step")(
-            carry, (x, episode_start, trial_start, noise))
+        carry, (z, posterior, kl) = scan(self.latent_size, self.sizes, self.z_from != "held",
+                                         name="step")(carry, (x, episode_start, trial_start,
+                                                              noise))
+        if self.z_from == "trial":
+            z = last_of_trial(z, trial_start)
+        return carry, (z, posterior, kl)
 
     @staticmethod
     def initial_carry(batch: int, latent_size: int) -> ContextCarry:

@@ -118,12 +118,52 @@ def test_continuous_policy_head_outputs_mean_and_log_std():
     np.testing.assert_allclose(out.policy_params[..., 2:], -0.5)
 
 
-def _encode(x, episode_start, trial_start, noise, latent=4):
+def _encode(x, episode_start, trial_start, noise, latent=4, z_from="held"):
     from belief_jax.networks import PosteriorSamplingEncoder
-    encoder = PosteriorSamplingEncoder(latent, (16,))
+    encoder = PosteriorSamplingEncoder(latent, (16,), z_from=z_from)
     carry = PosteriorSamplingEncoder.initial_carry(x.shape[1], latent)
     params = encoder.init(jax.random.key(0), carry, x, episode_start, trial_start, noise)
     return encoder.apply(params, carry, x, episode_start, trial_start, noise)[1]
+
+
+def test_last_of_trial_against_a_loop():
+    from belief_jax.networks import last_of_trial
+    T, B = 9, 3
+    values = jax.random.normal(jax.random.key(4), (T, B, 2))
+    trial_start = np.zeros((T, B), bool)
+    trial_start[[0, 4], 0] = True  # column 1: one trial; column 2: a start at the last step
+    trial_start[[2, 8], 2] = True
+    expected = np.empty((T, B, 2))
+    for b in range(B):
+        for t in range(T):
+            last = t
+            while last + 1 < T and not trial_start[last + 1, b]:
+                last += 1
+            expected[t, b] = values[last, b]
+    np.testing.assert_array_equal(last_of_trial(values, jnp.asarray(trial_start)), expected)
+
+
+def test_pearl_trial_latent_knows_the_rest_of_its_trial():
+    """z_from='trial': every step of a trial segment takes the sample drawn at its last
+    step, so z at step t depends on later context of the same trial (hindsight, as PEARL's
+    task context) and on nothing from another trial; 'resampled' sees the past only."""
+    T, B, latent = 8, 1, 4
+    x = jax.random.normal(jax.random.key(1), (T, B, 5))
+    episode_start = jnp.zeros((T, B)).at[jnp.array([0, 3, 5])].set(1.0)
+    trial_start = jnp.zeros((T, B), bool).at[jnp.array([0, 5])].set(True)
+    noise = jax.random.normal(jax.random.key(2), (T, B, latent))
+    z, posterior, _ = _encode(x, episode_start, trial_start, noise, latent, "trial")
+    resampled = _encode(x, episode_start, trial_start, noise, latent, "resampled")[0]
+    for t in range(5):
+        np.testing.assert_array_equal(z[t], resampled[4])
+    for t in range(5, T):
+        np.testing.assert_array_equal(z[t], resampled[T - 1])
+    dz1_dx4 = jax.jacobian(lambda x4: _encode(x.at[4].set(x4), episode_start, trial_start,
+                                             noise, latent, "trial")[0][1])(x[4])
+    assert float(jnp.abs(dz1_dx4).sum()) > 0  # a later step of the trial informs z
+    dz1_dx6 = jax.jacobian(lambda x6: _encode(x.at[6].set(x6), episode_start, trial_start,
+                                             noise, latent, "trial")[0][1])(x[6])
+    assert float(jnp.abs(dz1_dx6).sum()) == 0  # the next trial does not
 
 
 def test_pearl_latent_is_held_within_an_episode_and_resampled_at_its_start():

@@ -277,11 +277,11 @@ def test_burn_in_steps_carry_no_gradient_and_no_loss():
     assert np.any(grads[3:] != 0)
 
 
-@pytest.mark.parametrize("train_z", ["resampled", "held"])
+@pytest.mark.parametrize("train_z", ["trial", "resampled", "held"])
 def test_pearl_encoder_learns_from_the_critic_without_an_episode_start(train_z):
     """On replayed sequences that hold no episode start, PEARL's encoder gets gradient from
-    the critic loss only when z is drawn from the trial's context in the loss ('resampled');
-    with the actor's held z it gets none (the stored z is data)."""
+    the critic loss only when z is drawn from the trial's context in the loss ('trial',
+    'resampled'); with the actor's held z it gets none (the stored z is data)."""
     config = _tiny("pearl", "semicircle")
     config = config.replace(network=dataclasses.replace(config.network, pearl_train_z=train_z,
                                                         policy_core="feedforward"))
@@ -294,4 +294,4 @@ def test_pearl_encoder_learns_from_the_critic_without_an_episode_start(train_z):
                                          batch, jax.random.key(2))[1]["critic_loss"]
     grads = jax.grad(critic_loss)(state.learner.params)["agent"]["params"]["context"]
     norm = float(sum(jnp.abs(g).sum() for g in jax.tree.leaves(grads)))
-    assert (norm > 0) == (train_z == "resampled"), norm
+    assert (norm > 0) == (train_z != "held"), norm

@@ -12,6 +12,7 @@ POLICY_CORES = ("feedforward", "recurrent")
 POLICY_HEADS = ("generic", "factored", "auto")
 LR_SCHEDULES = ("constant", "cosine")
 TASK_INFO_TARGETS = ("embedding", "task_id")
+PEARL_TRAIN_Z = ("trial", "resampled", "held")
 
 
 def switched_on(weight) -> bool:
@@ -73,12 +74,14 @@ class NetworkConfig(Validated):
     """pearl: evaluate with the posterior mean of z instead of a posterior sample (PEARL
     samples; the mean is 0 in a trial's first episode)"""
     pearl_train_z: str = "resampled"
-    """pearl, in the learner's forward pass: 'resampled' draws z at every step from the
-    posterior of the trial's context so far (reparameterised, so the critic's gradient
-    reaches the encoder on every replayed sequence, as PEARL trains it); 'held' uses the z
-    the actor held for the episode (gradient only where a sequence holds an episode start)"""
-    latent_resampled: bool = False
-    """internal: set by the learner for its forward pass when pearl_train_z='resampled'"""
+    """pearl, in the learner's forward pass: 'resampled' draws z (reparameterised) at every
+    step from the posterior of the trial's context so far; 'trial' draws one z per trial
+    segment of the sequence from the posterior of its whole replayed context, later steps
+    included (PEARL's z from the task's context; on semicircle it learnt far slower: see the
+    README); 'held' uses the z the actor held for the episode (gradient only where a
+    sequence holds an episode start)"""
+    latent_learner_pass: bool = False
+    """internal: set by the learner for its forward pass (z drawn as pearl_train_z says)"""
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
     policy_eval_mode: bool = False
@@ -105,7 +108,7 @@ class NetworkConfig(Validated):
             raise ValueError("network.policy_head='factored' reads the belief's factors "
                              "directly: set network.ib_belief, ib_policy and ib_critic to 0")
         positive(self, "network.", "hidden_size", "ib_size", "latent_size")
-        choice("network.pearl_train_z", self.pearl_train_z, ("resampled", "held"))
+        choice("network.pearl_train_z", self.pearl_train_z, PEARL_TRAIN_Z)
         non_negative(self, "network.", "aux_weight", "ib_belief", "ib_policy", "ib_critic",
                      "pearl_kl", "belief_learning_rate")
         if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes, *self.belief_head_sizes)):

@@ -21,8 +21,9 @@ class Pearl(AgentKind):
 
     @staticmethod
     def torso(config, spec, carry, flat, x, noise, belief_features):
+        z_from = config.pearl_train_z if config.latent_learner_pass else "held"
         encoder = PosteriorSamplingEncoder(config.latent_size, config.torso_sizes,
-                                           resample=config.latent_resampled, name="context")
+                                           z_from=z_from, name="context")
         context, (z, _, kl) = encoder(carry, flat, x.episode_start, x.trial_start,
                                       noise.latent)
         # As in PEARL, the encoder learns from the critic and the KL, not from the actor.

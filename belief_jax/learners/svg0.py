@@ -159,7 +159,7 @@ class SVG0:
         self.agent, self.network, self.config = agent, network, config
         # the forward pass of the loss; pearl's z is drawn there from the trial's context
         self.train_agent = agent.clone(config=dataclasses.replace(
-            agent.config, latent_resampled=agent.config.pearl_train_z == "resampled"))
+            agent.config, latent_learner_pass=True))
         self.q_head = QHead(network.head_sizes, agent.action_space)
         self.optimizer = with_belief_optimizer(
             optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
