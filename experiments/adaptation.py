@@ -91,7 +91,8 @@ def run(args: Args, log=print) -> dict[str, Path]:
     return {"csv": write_csv(args.out / "adaptation.csv", COLUMNS, rows),
             "png": plot_adaptation(rows, args.out / "adaptation.png",
                                    f"{args.env}, {args.learner}, "
-                                   f"{runs[0].total_env_steps:,} env steps")}
+                                   f"{runs[0].num_chunks * runs[0].steps_per_chunk:,} env "
+                                   "steps")}  # the budget rounded up to whole chunks
 
 
 def main(argv: list[str] | None = None) -> int:
