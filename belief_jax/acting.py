@@ -17,6 +17,7 @@ import envs
 from belief_jax.agents import (
     Agent,
     encode_action,
+    encode_task,
     policy_distribution,
     policy_mode,
     sample_ib_noise,
@@ -45,11 +46,21 @@ class Acting:
         # A task id exists only inside a finite task set: fresh validation tasks have none.
         self.has_task_info = task_target == "embedding" or env.task_set is not None
 
-    def first_input(self, obs: jax.Array) -> AgentInput:
+    def first_input(self, obs: jax.Array, task: jax.Array | None = None) -> AgentInput:
         batch = obs.shape[0]
         return AgentInput(obs=obs, prev_action=jnp.zeros((batch, self.agent.action_space.size)),
                           prev_reward=jnp.zeros(batch), episode_start=jnp.ones(batch),
-                          trial_start=jnp.ones(batch, bool), trial_progress=jnp.zeros(batch))
+                          trial_start=jnp.ones(batch, bool), trial_progress=jnp.zeros(batch),
+                          task=task)
+
+    def task_input(self, env_state: envs.TrialState) -> jax.Array | None:
+        """The current task's embedding as the agent's input, for kinds that read it."""
+        if not self.agent.traits.reads_task:
+            return None
+        def encode(state):
+            info = self.env.task_info(state, "embedding")
+            return encode_task(info.value, info.spec)
+        return jax.vmap(encode)(env_state)
 
     def reset(self, key: jax.Array, num_envs: int, tasks: Any = None) -> ActorState:
         """Starts a trial in each env: fresh tasks from the env, or the given `tasks` (a pytree
@@ -58,7 +69,8 @@ class Acting:
         keys = jax.random.split(key, num_envs)
         obs, env_state = jax.vmap(self.env.reset)(keys) if tasks is None else \
             jax.vmap(self.env.reset_to)(keys, tasks)
-        return ActorState(env_state=env_state, next_input=self.first_input(obs),
+        return ActorState(env_state=env_state,
+                          next_input=self.first_input(obs, self.task_input(env_state)),
                           carry=self.agent.initial_carry(num_envs),
                           trial_return=jnp.zeros(num_envs),
                           epsilon=self.draw_epsilon(epsilon_key, num_envs))
@@ -123,7 +135,8 @@ class Acting:
                                            encode_action(action, self.agent.action_space)),
             prev_reward=jnp.where(fresh, 0.0, reward),
             episode_start=episode_end.astype(jnp.float32), trial_start=fresh,
-            trial_progress=jax.vmap(self.env.progress)(env_state))
+            trial_progress=jax.vmap(self.env.progress)(env_state),
+            task=self.task_input(env_state))
         completed = jnp.where(fresh, actor.trial_return + reward, 0.0)
         epsilon = actor.epsilon
         if self.exploration_envs:

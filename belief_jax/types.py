@@ -17,7 +17,8 @@ Carry = Any  # an agent kind's recurrent state: a pytree with a leading batch ax
 class AgentInput(NamedTuple):
     """x_t of the paper: observation, previous action and reward, first-step-of-episode flag;
     plus `trial_start`, which resets the recurrent state, and the fraction of the trial
-    elapsed (read only with network.trial_progress; acting always fills it)."""
+    elapsed (read only with network.trial_progress; acting always fills it); and `task`, the
+    task's embedding as an input, filled by acting only for kinds that read it (the oracle)."""
 
     obs: jax.Array
     prev_action: jax.Array  # one-hot for discrete actions; zeros at a trial's first step
@@ -25,6 +26,7 @@ class AgentInput(NamedTuple):
     episode_start: jax.Array
     trial_start: jax.Array
     trial_progress: jax.Array | None = None  # steps of the trial before this one / its length
+    task: jax.Array | None = None  # [..., F] the task's embedding, one-hot where it is an id
 
 
 class IBNoise(NamedTuple):

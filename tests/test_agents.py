@@ -326,3 +326,22 @@ def test_evaluation_noise_zeroes_the_bottlenecks_but_samples_pearls_latent(laten
     assert np.all(np.asarray(noise.latent) == 0) == latent_eval_mean
     training = sample_ib_noise(jax.random.key(0), net, (5,))
     assert all(float(jnp.abs(n).sum()) > 0 for n in training)
+
+
+def test_the_oracle_acts_on_the_task_and_needs_it():
+    net = NetworkConfig(hidden_size=16, torso_sizes=(16,), head_sizes=(16,))
+    agent = Agent("oracle", net, SPEC, Box(-1.0, 1.0, (2,)))
+    keys = jax.random.split(jax.random.key(0), 3)
+    x = AgentInput(obs=jax.random.normal(keys[0], (T, B, 2)), prev_action=jnp.zeros((T, B, 2)),
+                   prev_reward=jnp.zeros((T, B)), episode_start=jnp.zeros((T, B)).at[0].set(1.0),
+                   trial_start=jnp.zeros((T, B), bool).at[0].set(True),
+                   task=jax.random.normal(keys[1], (T, B, 3)))
+    noise, carry = sample_ib_noise(keys[2], net, (T, B)), agent.initial_carry(B)
+    params = agent.init(keys[2], carry, x, noise)
+    mean = lambda task: agent.apply(params, carry, x._replace(task=task), noise)[1]\
+        .policy_params[..., :2]
+    # the policy at step 0 reads the task at step 0 (and nothing else of it)
+    jac = jax.jacobian(lambda task: mean(task)[0])(x.task)
+    assert float(jnp.abs(jac[:, :, 0]).sum()) > 0 and float(jnp.abs(jac[:, :, 1:]).sum()) == 0
+    with pytest.raises(ValueError, match="agent='oracle' reads AgentInput.task, which is None"):
+        agent.apply(params, carry, x._replace(task=None), noise)

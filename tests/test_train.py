@@ -124,10 +124,29 @@ def test_rollout_records_trial_returns_and_the_true_task():
     np.testing.assert_array_equal(tr.inputs.prev_action[0], 0.0)
 
 
+def test_the_oracle_reads_the_true_task_at_every_step():
+    """Its task input is the embedding of the task it acts in, across trial boundaries
+    (checked against the task info stored from the env state before each step); agents that
+    do not read the task get none."""
+    trainer = Trainer(TINY.replace(agent="oracle"))
+    state = trainer.init(jax.random.key(0))
+    actor, rollout, _ = jax.jit(trainer.acting.rollout, static_argnums=3)(
+        state.learner.params, state.actor, jax.random.key(1), 20)
+    tr = rollout.transitions
+    assert bool(tr.trial_end[7].all()) and bool(tr.trial_end[15].all())  # 3 trials
+    np.testing.assert_array_equal(tr.inputs.task, tr.task_info)
+    assert not np.allclose(tr.task_info[0], tr.task_info[8])  # the task did change
+    np.testing.assert_array_equal(actor.next_input.task,
+                                  actor.env_state.env_state.task.arm_probs)
+    belief = Trainer(TINY)
+    assert belief.init(jax.random.key(0)).actor.next_input.task is None
+
+
 @pytest.mark.parametrize("agent,env,env_kwargs", [
     ("rnn", "semicircle", {}), ("aux_head", "semicircle", {}), ("belief", "semicircle", {}),
     ("belief", "semicircle", {"physics": "mjx"}), ("rnn", "numpad", {}),
-    ("aux_head", "numpad", {"task_info": "index"}), ("belief", "numpad", {"physics": "mjx"})])
+    ("aux_head", "numpad", {"task_info": "index"}), ("belief", "numpad", {"physics": "mjx"}),
+    ("oracle", "semicircle", {}), ("oracle", "numpad", {"task_info": "index"})])
 def test_every_agent_trains_on_the_ball_envs(agent, env, env_kwargs):
     config = TINY.replace(env=env, agent=agent, env_kwargs={"episode_length": 8, **env_kwargs},
                           learner=PPOConfig(num_envs=4, rollout_length=8, num_minibatches=2))

@@ -5,6 +5,7 @@
 - `belief`: a separate belief network trained only by the auxiliary loss; policy and critic
   act on its stop-gradient output.
 - `pearl`: the posterior-sampling (PEARL-style) comparison agent.
+- `oracle`: the `rnn` agent given the true task's embedding as an input (a reference).
 
 `Agent(kind, ...)` is the flax module; `names()` / `get(name)` read the registry."""
 from belief_jax.agents.agent import Agent
@@ -12,6 +13,7 @@ from belief_jax.agents.base import (
     AgentKind,
     QHead,
     encode_action,
+    encode_task,
     policy_distribution,
     policy_mode,
     sample_ib_noise,
@@ -20,5 +22,5 @@ from belief_jax.agents.registry import get, names
 from belief_jax.types import AgentInput, AgentOutput, IBNoise
 
 __all__ = ["Agent", "AgentInput", "AgentKind", "AgentOutput", "IBNoise", "QHead",
-           "encode_action", "get", "names", "policy_distribution", "policy_mode",
+           "encode_action", "encode_task", "get", "names", "policy_distribution", "policy_mode",
            "sample_ib_noise"]

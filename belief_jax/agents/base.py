@@ -45,6 +45,9 @@ class AgentKind:
     """trains only with an off-policy learner"""
     factored_policy: ClassVar[bool] = False
     """can score each action from its own factor of the belief (network.policy_head)"""
+    reads_task: ClassVar[bool] = False
+    """sees the task's embedding as an input (`AgentInput.task`): a reference, not a
+    meta-learner"""
     belief_modules: ClassVar[tuple[str, ...]] = ()
     """top-level parameter names of a network trained by the belief loss alone (its own
     optimiser when network.belief_learning_rate > 0)"""
@@ -122,6 +125,14 @@ def policy_mode(policy_params: jax.Array, action_space: Discrete | Box,
         return jnp.argmax(policy_params, axis=-1)
     mean = jnp.split(policy_params, 2, axis=-1)[0]
     return _squash(action_space).forward(mean) if squash else mean
+
+
+def encode_task(value: jax.Array, spec: TaskInfoSpec) -> jax.Array:
+    """One task's embedding (unbatched) as an input vector: one-hot ids (categorical kinds),
+    else the values themselves."""
+    if spec.kind in ("categorical", "multi_categorical"):
+        return jax.nn.one_hot(value, spec.num_classes).reshape(-1)
+    return value.astype(jnp.float32).reshape(-1)
 
 
 def encode_action(action: jax.Array, action_space: Discrete | Box) -> jax.Array:

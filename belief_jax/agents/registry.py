@@ -4,11 +4,12 @@ from __future__ import annotations
 from belief_jax.agents.aux_head import AuxHeadAgent
 from belief_jax.agents.base import AgentKind
 from belief_jax.agents.belief import Belief
+from belief_jax.agents.oracle import Oracle
 from belief_jax.agents.pearl import Pearl
 from belief_jax.agents.rnn import RNN
 
 KINDS: dict[str, type[AgentKind]] = {kind.name: kind for kind in (RNN, AuxHeadAgent, Belief,
-                                                                   Pearl)}
+                                                                   Pearl, Oracle)}
 
 
 def names() -> tuple[str, ...]:
