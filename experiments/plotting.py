@@ -296,3 +296,40 @@ def plot_numpad_hinton(marginals, times, sequences, side: int, png: str | Path) 
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return Path(png)
+
+
+def plot_velocity_trials(rows: list[dict], png: str | Path, title: str) -> Path:
+    """One panel per trial: each agent's forward velocity against v* (dashed), the belief's
+    estimate of v* (mean ± std) where the agent has one, episode boundaries dotted."""
+    import numpy as np
+    plt = _pyplot()
+    trials = sorted({r["trial"] for r in rows})
+    fig, axes = plt.subplots(len(trials), 1, figsize=(7, 2.2 * len(trials)), squeeze=False,
+                             sharex=True)
+    for ax, trial in zip(axes[:, 0], trials, strict=True):
+        mine = [r for r in rows if r["trial"] == trial]
+        for i, agent in enumerate(dict.fromkeys(r["agent"] for r in mine)):
+            path = [r for r in mine if r["agent"] == agent]
+            t = np.array([r["t"] for r in path])
+            ax.plot(t, [r["v_x"] for r in path], color=f"C{i}", lw=1, label=f"{agent} v_x")
+            belief = np.array([r["belief_v"] for r in path])
+            if np.isfinite(belief).any():
+                std = np.array([r["belief_std"] for r in path])
+                ax.plot(t, belief, color=f"C{i}", ls="--", lw=1, label=f"{agent} belief of v*")
+                ax.fill_between(t, belief - std, belief + std, color=f"C{i}", alpha=0.15)
+        ax.plot([r["t"] for r in path], [r["v_target"] for r in path], "k--", lw=1.2,
+                label="v*")
+        starts = {}
+        for r in mine:
+            starts[r["episode"]] = min(r["t"], starts.get(r["episode"], r["t"]))
+        for episode, start in starts.items():
+            if episode > 1:
+                ax.axvline(start, color="grey", ls=":")
+        ax.set(ylabel="m/s")
+    axes[0, 0].set_title(title)
+    axes[0, 0].legend(fontsize=7, ncol=3)
+    axes[-1, 0].set_xlabel("step of the trial")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)

@@ -12,6 +12,7 @@ from experiments import (
     information_bottleneck,
     sample_efficiency,
     supervision,
+    velocity_trials,
 )
 from experiments.common import CURVE_COLUMNS, GAP_COLUMNS
 from experiments.plotting import read_csv
@@ -105,4 +106,24 @@ def test_belief_analysis_on_numpad(tmp_path):
     discovery = read_csv(paths["discovery"])
     assert tuple(discovery[0]) == belief_analysis.DISCOVERY_COLUMNS
     assert len(discovery) == 4 * 7
+    _pngs(paths)
+
+
+def test_velocity_trials(tmp_path):
+    """Belief agent and oracle on cheetah_vel: a summary per agent and episode (and the
+    random policy's), traces with the belief's estimate for the belief agent only."""
+    args = velocity_trials.Args(out=tmp_path, total_env_steps=800, curve_points=1,
+                                plot_trials=2, num_envs=8, num_seeds=1, num_tasks=4,
+                                quick=True)
+    paths = velocity_trials.run(args, quiet)
+    rows = read_csv(paths["summary"])
+    assert tuple(rows[0]) == velocity_trials.SUMMARY_COLUMNS
+    assert [(r["agent"], r["episode"]) for r in rows] == [
+        (a, e) for a in ("random", "belief", "oracle") for e in (1, 2)]
+    assert all(r["abs_error_mean"] > 0 for r in rows)
+    traces = read_csv(paths["trials"])
+    belief = [r for r in traces if r["agent"] == "belief"]
+    assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_v"]) for r in belief)
+    assert all(math.isnan(r["belief_v"]) for r in traces if r["agent"] == "oracle")
+    assert {r["v_target"] for r in belief if r["trial"] == 0} == {belief[0]["v_target"]}
     _pngs(paths)

@@ -326,6 +326,32 @@ def test_sample_efficiency_passes_svg0_options_to_svg0_alone():
         False, "periodic", 0)
 
 
+def test_velocity_summary_recovers_the_tracking_error_from_the_reward():
+    """|v_x − v*| per episode, from rewards built by the env's own reward rule out of known
+    velocities (actions beyond the box are clipped in the control cost, as in the env)."""
+    from envs.cheetah_vel import CheetahVel
+    from experiments.velocity_trials import summary_rows
+    env = CheetahVel.__new__(CheetahVel)  # the reward rule needs no physics
+    env.ctrl_cost = 0.05
+    rng = np.random.default_rng(0)
+    s, t, n, a = 2, 6, 3, 4  # 2 seeds, 2 episodes of 3 steps, 3 tasks
+    velocity, target = rng.uniform(0, 3, (s, t, n)), rng.uniform(0, 3, (1, 1, n))
+    actions = rng.uniform(-1.5, 1.5, (s, t, n, a))
+    rewards = np.asarray(jax.vmap(env.reward)(  # the env's rule is for one step
+        velocity.ravel(), np.broadcast_to(target, velocity.shape).ravel(),
+        actions.reshape(-1, a))).reshape(s, t, n)
+    rows = summary_rows("belief", rewards, actions, env, 2, s)
+    error = np.abs(velocity - target)
+    for e, row in enumerate(rows):
+        per_task = error[:, 3 * e:3 * e + 3].mean(1).mean(0)
+        assert row["abs_error_mean"] == pytest.approx(per_task.mean(), rel=1e-5)
+        assert row["abs_error_se"] == pytest.approx(per_task.std(ddof=1) / np.sqrt(n),
+                                                    rel=1e-4)
+        assert row["return_mean"] == pytest.approx(
+            rewards[:, 3 * e:3 * e + 3].sum(1).mean(0).mean(), rel=1e-5)
+    assert [r["episode"] for r in rows] == [1, 2] and rows[0]["n_seeds"] == 2
+
+
 def test_episode_returns_split_a_trial():
     from experiments.adaptation import episode_returns
     rewards = np.zeros((1, 6, 2))

@@ -1,0 +1,164 @@
+"""Cheetah velocity trials: the belief agent against the oracle (the `rnn` agent given v* as
+an input) and a uniformly random policy on cheetah_vel, on the same fresh tasks.
+`python -m experiments.velocity_trials --out DIR [--quick]`.
+
+The task v* ~ U[0, 3] m/s is never observed; the belief agent must infer it from the reward
+in the first episode and run at it from the start of the second. Per episode of a trial this
+reports the mean tracking error |v_x − v*| (recovered exactly from the reward, −|v_x − v*| −
+ctrl_cost·‖a‖²) and the return, ± s.e. over tasks (each task's numbers averaged over the
+seeds first). Writes velocity_summary.csv (agent, episode, abs_error_mean, abs_error_se,
+return_mean, return_se, n_tasks, n_seeds), velocity_trials.csv (agent, trial, t, episode,
+v_target, v_x, belief_v, belief_std; seed 0, the first `plot_trials` tasks; v_x is the
+torso's forward velocity at each step's start, qvel[0]) and velocity_trials.png: v_x over the
+trial against v*, with the belief's estimate of v* (mean ± std) beside it.
+
+The default preset is sized for one GPU/TPU; `--quick` (16 envs, 50-step episodes, 16k env
+steps) is a smoke test: neither agent learns the task at that budget."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from belief_jax.train import validate
+from experiments.adaptation import episode_returns
+from experiments.common import (
+    ExperimentArgs,
+    check_positive,
+    cli,
+    mean_se,
+    sample_tasks,
+    train,
+    validation_trials,
+    write_csv,
+)
+
+ENV = "cheetah_vel"
+SUMMARY_COLUMNS = ("agent", "episode", "abs_error_mean", "abs_error_se", "return_mean",
+                   "return_se", "n_tasks", "n_seeds")
+TRACE_COLUMNS = ("agent", "trial", "t", "episode", "v_target", "v_x", "belief_v",
+                 "belief_std")
+
+
+@dataclasses.dataclass(frozen=True)
+class Args(ExperimentArgs):
+    out: Path = Path("runs/velocity_trials")
+    agents: tuple[str, ...] = ("belief", "oracle")
+    learner: str = "ppo"
+    plot_trials: int = 4
+    """trials drawn in the figure (and written to velocity_trials.csv)"""
+
+    quick_tasks, full_tasks = 64, 256  # evaluation trials
+
+
+def configs(args: Args) -> list:
+    args.validate()
+    check_positive(args, "plot_trials")
+    return [args.config(ENV, args.learner, agent=agent) for agent in args.agents]
+
+
+def per_episode(values: np.ndarray, episodes: int, reduce) -> list[tuple[float, float]]:
+    """[S, T, N] per-step values → (mean, s.e. over tasks) per episode, each task's episode
+    `reduce`d over its steps and then averaged over the seeds."""
+    s, t, n = values.shape
+    per_task = reduce(values.reshape(s, episodes, t // episodes, n), axis=2).mean(0)
+    return [tuple(float(x) for x in mean_se(row)) for row in per_task]
+
+
+def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, env, episodes: int,
+                 n_seeds: int) -> list[dict]:
+    """Per-episode tracking error and return from [S, T, N] rewards and [S, T, N, A]
+    actions."""
+    ctrl = env.ctrl_cost * np.sum(np.clip(actions, -1.0, 1.0) ** 2, axis=-1)
+    errors = per_episode(-(rewards + ctrl), episodes, np.mean)
+    returns = [(float(m), float(se)) for m, se in
+               (mean_se(row) for row in episode_returns(rewards, episodes).mean(0))]
+    return [dict(agent=agent, episode=e, abs_error_mean=err[0], abs_error_se=err[1],
+                 return_mean=ret[0], return_se=ret[1], n_tasks=rewards.shape[2],
+                 n_seeds=n_seeds)
+            for e, (err, ret) in enumerate(zip(errors, returns, strict=True), start=1)]
+
+
+def random_trials(trial_env, action_space, tasks, key: jax.Array, length: int):
+    """One trial of each task under uniformly random actions: rewards and actions with a
+    leading axis of one 'seed' ([1, T, N] and [1, T, N, A])."""
+    def one(key, task):
+        reset_key, key = jax.random.split(key)
+        _, state = trial_env.reset_to(reset_key, task)
+
+        def step(state, key):
+            action_key, step_key = jax.random.split(key)
+            action = action_space.sample(action_key)
+            _, state, reward, _, _ = trial_env.step(step_key, state, action)
+            return state, (reward, action)
+        return jax.lax.scan(step, state, jax.random.split(key, length))[1]
+
+    num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+    rewards, actions = jax.jit(jax.vmap(one, out_axes=1))(jax.random.split(key, num_tasks),
+                                                         tasks)
+    return np.asarray(rewards, np.float64)[None], np.asarray(actions, np.float64)[None]
+
+
+def trace_rows(agent: str, transitions, belief, q_size: int, episode_length: int,
+               num_trials: int) -> list[dict]:
+    """Seed 0's first `num_trials` trials, step by step."""
+    obs = np.asarray(transitions.inputs.obs[0])       # [T, N, obs]
+    target = np.asarray(transitions.task_info[0])[..., 0]
+    rows = []
+    for trial in range(min(num_trials, obs.shape[1])):
+        for t in range(obs.shape[0]):
+            mean = std = float("nan")
+            if belief is not None:
+                mean = float(belief[0, t, trial, 0])
+                std = float(np.exp(belief[0, t, trial, 1]))
+            rows.append(dict(agent=agent, trial=trial, t=t, episode=t // episode_length + 1,
+                             v_target=float(target[t, trial]),
+                             v_x=float(obs[t, trial, q_size - 1]), belief_v=mean,
+                             belief_std=std))
+    return rows
+
+
+def run(args: Args, log=print) -> dict[str, Path]:
+    runs = configs(args)
+    key = jax.random.fold_in(jax.random.key(args.seed), 1)
+    summary, traces, tasks = [], [], None
+    for config in runs:
+        trained = train(config, log)
+        trainer = trained.trainer
+        env, trial_env = validate(config), trainer.eval_env
+        episodes = config.episodes_per_trial or env.default_episodes_per_trial
+        if tasks is None:
+            tasks = sample_tasks(env, key, args.tasks)
+            rewards, actions = random_trials(trial_env, env.action_space, tasks,
+                                             jax.random.fold_in(key, 4),
+                                             episodes * env.episode_length)
+            summary += summary_rows("random", rewards, actions, env, episodes, 1)
+        actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
+        summary += summary_rows(config.agent, np.asarray(transitions.reward, np.float64),
+                                np.asarray(transitions.action, np.float64), env, episodes,
+                                config.num_seeds)
+        belief = None
+        if trainer.agent.traits.has_belief:
+            belief = np.asarray(jax.jit(jax.vmap(trainer.validation.belief_over))(
+                trained.params, actor, transitions))
+        traces += trace_rows(config.agent, transitions, belief, env.body.q_size,
+                             env.episode_length, args.plot_trials)
+        log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: |v_x - v*| "
+                             f"{r['abs_error_mean']:.2f} ± {r['abs_error_se']:.2f}"
+                             for r in summary if r["agent"] in ("random", config.agent)))
+    from experiments.plotting import plot_velocity_trials
+    steps = runs[0].num_chunks * runs[0].steps_per_chunk
+    return {"summary": write_csv(args.out / "velocity_summary.csv", SUMMARY_COLUMNS, summary),
+            "trials": write_csv(args.out / "velocity_trials.csv", TRACE_COLUMNS, traces),
+            "png": plot_velocity_trials(traces, args.out / "velocity_trials.png",
+                                        f"{ENV}, {args.learner}, {steps:,} env steps")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(Args, run, argv, __doc__)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
