@@ -315,7 +315,7 @@ def plot_velocity_trials(rows: list[dict], png: str | Path, title: str) -> Path:
             belief = np.array([r["belief_v"] for r in path])
             if np.isfinite(belief).any():
                 std = np.array([r["belief_std"] for r in path])
-                ax.plot(t, belief, color=f"C{i}", ls="--", lw=1, label=f"{agent} belief of v*")
+                ax.plot(t, belief, color=f"C{i}", ls="--", lw=1, label=f"{agent}: estimate of v*")
                 ax.fill_between(t, belief - std, belief + std, color=f"C{i}", alpha=0.15)
         ax.plot([r["t"] for r in path], [r["v_target"] for r in path], "k--", lw=1.2,
                 label="v*")
