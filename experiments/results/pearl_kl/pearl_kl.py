@@ -1,0 +1,81 @@
+"""Provenance of the README table "What it learns on semicircle" (PEARL-style agent): a
+diagnostic script, not a tested module. From the repository root:
+
+    python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01,0.001,0 300000
+    python experiments/results/pearl_kl/pearl_kl.py 1.0,0.1,0.01 300000 \
+        network.pearl_train_z=trial
+
+(resampled.log and trial_z.log). Every value of network.pearl_kl trains in one vmapped
+program (1 seed each, the adaptation experiment's cpu config, 3-episode trials); then per
+value: the validation curve, the KL and critic metrics, and one trial on each of 1,000 fresh
+tasks with z sampled and with its posterior mean: return per episode, the rate of episodes
+with a hit, and episodes 2-3 split by whether episode 1 hit the goal."""
+import dataclasses
+import sys
+import time
+
+import jax
+import numpy as np
+
+from belief_jax.sweep import make_sweep, with_value
+from belief_jax.train import Trainer, validate
+from experiments.adaptation import Args, episode_returns
+from experiments.common import _trained, sample_tasks
+
+FIELD = "network.pearl_kl"
+
+
+def build(values_arg: str, steps: int, changes: list[str]):
+    args = Args(preset="cpu", num_seeds=1, total_env_steps=steps, agents=("pearl",))
+    config = args.config(args.env, args.learner, agent="pearl", num_eval_envs=256,
+                         episodes_per_trial=3)
+    for change in changes:
+        field, text = change.split("=")
+        group, _, name = field.partition(".")
+        owner = config.network if group == "network" else config.learner
+        config = with_value(config, field, type(getattr(owner, name))(text))
+    return config, [float(v) for v in values_arg.split(",")]
+
+
+def report(trained, metrics, tasks) -> None:
+    print(" validation curve", np.round(trained.validation_return[0], 1))
+    for name in ("ib_kl_belief", "critic_loss", "q_mean", "entropy", "alpha"):
+        series = np.asarray(metrics[name], np.float64).reshape(-1)
+        print(f" {name}", np.round(series[:: max(1, len(series) // 10)], 4))
+    for eval_mean in (False, True):
+        config = trained.config.replace(network=dataclasses.replace(
+            trained.config.network, latent_eval_mean=eval_mean))
+        run = dataclasses.replace(trained, config=config, trainer=Trainer(config))
+        _, transitions, _ = run.trials(run.params, tasks, jax.random.key(3))
+        episodes = episode_returns(np.asarray(transitions.reward, np.float64), 3)[0]
+        hit = episodes > 0
+        print(f" eval_mean={eval_mean} per-episode", np.round(episodes.mean(1), 2),
+              "hit rate", hit.mean(1).round(3))
+        for e in (1, 2):
+            first = hit[0]
+            print(f"  ep{e + 1} | ep1 hit: {episodes[e][first].mean():.2f} (n={first.sum()}),"
+                  f" | ep1 miss: {episodes[e][~first].mean():.2f}; "
+                  f"ep1 given hit {episodes[0][first].mean():.2f}")
+
+
+def main() -> None:
+    config, values = build(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
+    print(config.env_kwargs, config.total_env_steps, flush=True)
+    env = validate(config)
+    program = jax.jit(make_sweep(config, FIELD, values))
+    start = time.perf_counter()
+    state, (metrics, evaluation) = jax.block_until_ready(
+        program(jax.random.split(jax.random.key(0), 1)))
+    print("wall", time.perf_counter() - start, flush=True)
+    tasks = sample_tasks(env, jax.random.fold_in(jax.random.key(0), 1), 1000)
+    for i, value in enumerate(values):
+        variant = with_value(config, FIELD, value)
+        pick = lambda tree, i=i: jax.tree.map(lambda x: x[i], tree)
+        picked = jax.device_get(pick(metrics))
+        print(f"--- pearl_kl={value}")
+        report(_trained(variant, Trainer(variant), pick(state), picked, pick(evaluation), 0.0),
+               picked, tasks)
+
+
+if __name__ == "__main__":
+    main()
