@@ -6,7 +6,7 @@ from belief_jax.config import SVGConfig, deferred_validation
 
 @pytest.mark.parametrize("build, message", [
     (lambda: TrainConfig(agent="lstm"), "agent='lstm' is not valid; choose one of ['rnn', "
-                                        "'aux_head', 'belief', 'pearl']"),
+                                        "'aux_head', 'belief', 'pearl', 'oracle']"),
     (lambda: TrainConfig(env="ant"), "env='ant' is not valid; choose one of ['bandit'"),
     (lambda: TrainConfig(learner="sac"),
      "learner must be a learner config (one of ['ppo', 'svg0']), got 'sac'"),
