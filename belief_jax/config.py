@@ -94,6 +94,11 @@ class TrainConfig(Validated):
         """Env steps per seed in one chunk."""
         return self.iterations_per_chunk * self.learner.steps_per_iteration
 
+    @property
+    def trained_env_steps(self) -> int:
+        """Env steps per seed a run trains: the budget rounded up to whole chunks."""
+        return self.num_chunks * self.steps_per_chunk
+
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 

@@ -91,8 +91,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
     return {"csv": write_csv(args.out / "adaptation.csv", COLUMNS, rows),
             "png": plot_adaptation(rows, args.out / "adaptation.png",
                                    f"{args.env}, {args.learner}, "
-                                   f"{runs[0].num_chunks * runs[0].steps_per_chunk:,} env "
-                                   "steps")}  # the budget rounded up to whole chunks
+                                   f"{runs[0].trained_env_steps:,} env steps")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from belief_jax.train import validate
-from experiments.adaptation import episode_returns
 from experiments.common import (
     ExperimentArgs,
     check_positive,
@@ -73,8 +71,7 @@ def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, env, epis
     actions."""
     ctrl = env.ctrl_cost * np.sum(np.clip(actions, -1.0, 1.0) ** 2, axis=-1)
     errors = per_episode(-(rewards + ctrl), episodes, np.mean)
-    returns = [(float(m), float(se)) for m, se in
-               (mean_se(row) for row in episode_returns(rewards, episodes).mean(0))]
+    returns = per_episode(rewards, episodes, np.sum)
     return [dict(agent=agent, episode=e, abs_error_mean=err[0], abs_error_se=err[1],
                  return_mean=ret[0], return_se=ret[1], n_tasks=rewards.shape[2],
                  n_seeds=n_seeds)
@@ -127,7 +124,8 @@ def run(args: Args, log=print) -> dict[str, Path]:
     for config in runs:
         trained = train(config, log)
         trainer = trained.trainer
-        env, trial_env = validate(config), trainer.eval_env
+        trial_env = trainer.eval_env
+        env = trial_env.env
         episodes = config.episodes_per_trial or env.default_episodes_per_trial
         if tasks is None:
             tasks = sample_tasks(env, key, args.tasks)
@@ -149,7 +147,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
                              f"{r['abs_error_mean']:.2f} ± {r['abs_error_se']:.2f}"
                              for r in summary if r["agent"] in ("random", config.agent)))
     from experiments.plotting import plot_velocity_trials
-    steps = runs[0].num_chunks * runs[0].steps_per_chunk
+    steps = runs[0].trained_env_steps
     return {"summary": write_csv(args.out / "velocity_summary.csv", SUMMARY_COLUMNS, summary),
             "trials": write_csv(args.out / "velocity_trials.csv", TRACE_COLUMNS, traces),
             "png": plot_velocity_trials(traces, args.out / "velocity_trials.png",
