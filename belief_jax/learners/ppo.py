@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from belief_jax import value_norm
 from belief_jax.agents import Agent, policy_distribution
 from belief_jax.agents.config import NetworkConfig
 from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
@@ -50,10 +51,18 @@ class PPOConfig(LearnerConfig):
     learning_rate: float = 3e-4
     max_grad_norm: float = 0.5
     normalize_advantages: bool = True
+    normalize_values: bool = False
+    """the critic learns value targets scaled by their running mean and std (`value_norm`),
+    so the value loss's share of the clipped gradient norm does not grow with the returns"""
+    value_norm_decay: float = 0.99
+    """per update, of the running target moments (0.99: about the last 100 updates)"""
 
     def validate(self) -> None:
         positive(self, "ppo.", "num_envs", "rollout_length", "num_epochs", "num_minibatches",
                  "shuffle_groups", "learning_rate", "max_grad_norm")
+        if not 0 < self.value_norm_decay < 1:
+            raise ValueError(f"ppo.value_norm_decay must lie in (0, 1), got "
+                             f"{self.value_norm_decay!r}")
         non_negative(self, "ppo.", "clip_eps", "vf_coef", "ent_coef")
         unit_interval(self, "ppo.", "gamma", "gae_lambda")
         if self.num_envs % self.num_minibatches:
@@ -75,6 +84,8 @@ class PPOConfig(LearnerConfig):
 class LearnerState(NamedTuple):
     params: dict
     opt_state: optax.OptState
+    value_norm: value_norm.ValueNorm | None = None
+    """the critic's target moments; None unless ppo.normalize_values"""
 
 
 class Minibatch(NamedTuple):
@@ -103,7 +114,9 @@ class PPO:
         self.optimizer = make_optimizer(config, agent, network, num_iterations)
 
     def init(self, key: jax.Array, params: dict, example: Transition) -> LearnerState:
-        return LearnerState(params=params, opt_state=self.optimizer.init(params))
+        stats = value_norm.init() if self.config.normalize_values else None
+        return LearnerState(params=params, opt_state=self.optimizer.init(params),
+                            value_norm=stats)
 
     def acting_params(self, state: LearnerState) -> dict:
         return state.params
@@ -117,9 +130,7 @@ class PPO:
                 targets: jax.Array) -> tuple[jax.Array, dict]:
         cfg = self.config
         dist = policy_distribution(out.policy_params, self.agent.action_space)
-        # exploring envs' steps (belief training only) carry no RL loss
-        weight = jnp.ones_like(batch.reward) if batch.explore is None else \
-            1.0 - batch.explore.astype(jnp.float32)
+        weight = rl_weight(batch)
         mean = lambda x: weighted_mean(x, weight)
         if cfg.normalize_advantages:
             centred = advantages - mean(advantages)
@@ -143,13 +154,38 @@ class PPO:
         """num_epochs passes, each over num_minibatches shuffled groups of envs."""
         cfg = self.config
         batch = rollout.transitions
-        advantages, targets = gae(batch.reward, batch.value, batch.trial_end, rollout.last_value,
-                                  cfg.gamma, cfg.gae_lambda)
+        advantages, targets, state = self.advantages_and_targets(state, rollout)
         data = Minibatch(start_carry=rollout.start_carry, transitions=batch,
                          advantages=advantages, targets=targets)
         state, metrics = jax.lax.scan(functools.partial(epoch, self, data), state,
                                       jax.random.split(key, cfg.num_epochs))
         return state, jax.tree.map(jnp.mean, metrics)
+
+
+    def advantages_and_targets(self, state: LearnerState, rollout: Rollout
+                               ) -> tuple[jax.Array, jax.Array, LearnerState]:
+        """GAE on the rollout; with value normalisation, GAE reads the critic's outputs in
+        return units (the stats it acted under) and the critic's targets are normalised by
+        the stats updated with this rollout's returns."""
+        cfg, batch = self.config, rollout.transitions
+        stats = state.value_norm
+        to_returns = (lambda v: v) if stats is None else \
+            (lambda v: value_norm.denormalize(stats, v))
+        advantages, targets = gae(batch.reward, to_returns(batch.value), batch.trial_end,
+                                  to_returns(rollout.last_value), cfg.gamma, cfg.gae_lambda)
+        if stats is not None:
+            stats = value_norm.update(stats, targets, rl_weight(batch), cfg.value_norm_decay)
+            targets = value_norm.normalize(stats, targets)
+            state = state._replace(value_norm=stats)
+        return advantages, targets, state
+
+
+def rl_weight(batch: Transition) -> jax.Array:
+    """[T, B] 1 for steps the RL losses learn from: exploring envs' steps (belief training
+    only) carry none."""
+    if batch.explore is None:
+        return jnp.ones_like(batch.reward)
+    return 1.0 - batch.explore.astype(jnp.float32)
 
 
 def epoch(ppo: PPO, data: Minibatch, state: LearnerState, key: jax.Array
@@ -195,4 +231,5 @@ def minibatch_step(ppo: PPO, state: LearnerState, minibatch: Minibatch
     (_, metrics), grads = jax.value_and_grad(ppo.loss, has_aux=True)(state.params, minibatch)
     updates, opt_state = ppo.optimizer.update(grads, state.opt_state, state.params)
     metrics["grad_norm"] = optax.global_norm(grads)
-    return LearnerState(optax.apply_updates(state.params, updates), opt_state), metrics
+    return state._replace(params=optax.apply_updates(state.params, updates),
+                          opt_state=opt_state), metrics
