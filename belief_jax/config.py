@@ -25,7 +25,8 @@ class TrainConfig(Validated):
     env: str = "bandit"
     """see envs.names()"""
     agent: str = "belief"
-    """rnn, aux_head, belief or pearl (pearl needs an off-policy learner)"""
+    """rnn, aux_head, belief, oracle (rnn given the true task) or pearl (pearl needs an
+    off-policy learner)"""
     learner: LearnerConfig = PPOConfig()
     """the learner and its settings (chosen on the command line with --learner NAME)"""
     seed: int = 0

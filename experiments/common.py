@@ -23,7 +23,13 @@ from belief_jax.config import TrainConfig
 from belief_jax.stats import mean_se
 from belief_jax.train import Trainer, make_train, over_seeds, validate
 from belief_jax.types import ActorState, Transition
-from experiments.presets import SIZES, experiment_learner_changes, experiment_steps, preset
+from experiments.presets import (
+    SIZES,
+    experiment_learner_changes,
+    experiment_steps,
+    has_cpu_shape,
+    preset,
+)
 
 __all__ = ["mean_se"]  # re-exported: the experiments' statistics are the runner's
 
@@ -76,7 +82,8 @@ class ExperimentArgs:
     @property
     def small(self) -> bool:
         """The quick and cpu presets share the quick preset's shapes (envs, episode lengths,
-        task counts); cpu trains them longer."""
+        task counts) and cpu trains them longer, except where an env has a cpu shape of its
+        own (`presets.has_cpu_shape`)."""
         return self.size != "full"
 
     @property
@@ -95,7 +102,9 @@ class ExperimentArgs:
                num_envs: int | None = None, **changes) -> TrainConfig:
         """The env's preset for `learner`, sized to `steps` (default `self.steps`) with this
         experiment's seeds and a validation batch that keeps each chunk's evaluation cheap."""
-        base = preset(env, learner, self.small)
+        # the cpu preset's own shape where the env has one (cheetah_vel), else the quick shape
+        shape = "cpu" if self.size == "cpu" and has_cpu_shape(env) else self.small
+        base = preset(env, learner, shape)
         base = base.replace(learner=base.learner.replace(
             **experiment_learner_changes(env, learner, self.size)))
         changes = {"seed": self.seed, "num_seeds": self.seeds,

@@ -12,12 +12,15 @@ v_target, v_x, belief_v, belief_std; seed 0, the first `plot_trials` tasks; v_x 
 torso's forward velocity at each step's start, qvel[0]) and velocity_trials.png: v_x over the
 trial against v*, with the belief's estimate of v* (mean ± std) beside it.
 
-The default preset is sized for one GPU/TPU; `--quick` (16 envs, 50-step episodes, 16k env
-steps) is a smoke test: neither agent learns the task at that budget."""
+The default preset is sized for one GPU/TPU; `--preset cpu` trains each agent for 5M env
+steps in the cheetah_vel cpu shape (64 envs, 200-step episodes, ~27 minutes per agent on a
+2-core CPU, 1 seed unless --num-seeds); `--quick` (16 envs, 50-step episodes, 16k env steps)
+is a smoke test: neither agent learns the task at that budget."""
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import numpy as np
@@ -49,6 +52,13 @@ class Args(ExperimentArgs):
     """trials drawn in the figure (and written to velocity_trials.csv)"""
 
     quick_tasks, full_tasks = 64, 256  # evaluation trials
+    cpu_steps: ClassVar[int] = 5_000_000
+    """per agent with --preset cpu: the cheetah_vel cpu shape, ~27 minutes each here"""
+
+    def steps(self, env: str, learner: str) -> int:
+        if self.size == "cpu" and self.total_env_steps is None:
+            return self.cpu_steps
+        return super().steps(env, learner)
 
 
 def configs(args: Args) -> list:
