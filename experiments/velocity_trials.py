@@ -13,9 +13,10 @@ torso's forward velocity at each step's start, qvel[0]) and velocity_trials.png:
 trial against v*, with the belief's estimate of v* (mean ± std) beside it.
 
 The default preset is sized for one GPU/TPU; `--preset cpu` trains each agent for 5M env
-steps in the cheetah_vel cpu shape (64 envs, 200-step episodes, ~27 minutes per agent on a
-2-core CPU, 1 seed unless --num-seeds); `--quick` (16 envs, 50-step episodes, 16k env steps)
-is a smoke test: neither agent learns the task at that budget."""
+steps in the cheetah_vel cpu shape (64 envs, 200-step episodes; 3 vmapped seeds unless
+--num-seeds: one seed took ~28 minutes per agent on a 2-core CPU); `--quick` (16 envs,
+50-step episodes, 16k env steps) is a smoke test: neither agent learns the task at that
+budget."""
 from __future__ import annotations
 
 import dataclasses
@@ -53,7 +54,8 @@ class Args(ExperimentArgs):
 
     quick_tasks, full_tasks = 64, 256  # evaluation trials
     cpu_steps: ClassVar[int] = 5_000_000
-    """per agent with --preset cpu: the cheetah_vel cpu shape, ~27 minutes each here"""
+    """per agent with --preset cpu, in the cheetah_vel cpu shape (~28 minutes per agent and
+    seed here)"""
 
     def steps(self, env: str, learner: str) -> int:
         if self.size == "cpu" and self.total_env_steps is None:

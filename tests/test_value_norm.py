@@ -86,7 +86,7 @@ def test_a_run_with_normalised_values_learns_its_target_moments():
     mean, scale = value_norm.moments(state.learner.value_norm)
     assert 0.0 < float(mean) < 8.0 and 0.0 < float(scale) < 8.0
     assert np.isfinite(metrics["value_loss"]).all()
-    assert make_train(TINY) and Trainer(TINY).init(jax.random.key(0)).learner.value_norm is None
+    assert Trainer(TINY).init(jax.random.key(0)).learner.value_norm is None
 
 
 def test_value_norm_decay_is_checked():

@@ -161,7 +161,6 @@ class PPO:
                                       jax.random.split(key, cfg.num_epochs))
         return state, jax.tree.map(jnp.mean, metrics)
 
-
     def advantages_and_targets(self, state: LearnerState, rollout: Rollout
                                ) -> tuple[jax.Array, jax.Array, LearnerState]:
         """GAE on the rollout; with value normalisation, GAE reads the critic's outputs in
