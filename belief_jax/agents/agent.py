@@ -15,6 +15,7 @@ from belief_jax.agents.config import NetworkConfig, switched_on
 from belief_jax.agents.factored import FactoredHeads
 from belief_jax.agents.registry import get
 from belief_jax.networks import InformationBottleneck
+from belief_jax.obs_norm import ObsNormalizer
 from belief_jax.types import AgentInput, AgentOutput, Carry, IBNoise
 from envs.core import Box, Discrete, TaskInfoSpec
 
@@ -40,7 +41,8 @@ class Agent(nn.Module):
         """`belief_features`, if given, replaces the belief network's output as the policy and
         critic input (an update reusing those computed at acting time)."""
         cfg = self.config
-        flat = jnp.concatenate([x.obs, x.prev_action, x.prev_reward[..., None],
+        obs = ObsNormalizer(name="obs_norm")(x.obs) if cfg.normalize_observations else x.obs
+        flat = jnp.concatenate([obs, x.prev_action, x.prev_reward[..., None],
                                 x.episode_start[..., None], *self._extra_inputs(x)], axis=-1)
         torso = self.traits.torso(cfg, self.task_info_spec, carry, flat, x, noise,
                                 belief_features)

@@ -82,6 +82,9 @@ class NetworkConfig(Validated):
     sequence holds an episode start)"""
     latent_learner_pass: bool = False
     """internal: set by the learner for its forward pass (z drawn as pearl_train_z says)"""
+    normalize_observations: bool = False
+    """the agent reads observations normalised by the running mean and std of all those the
+    learner has seen (`belief_jax.obs_norm`; brax's PPO does this for its MuJoCo bodies)"""
     ib_eval_mean: bool = True
     """evaluate with the bottleneck mean μ instead of a sample"""
     policy_eval_mode: bool = False

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from belief_jax import value_norm
+from belief_jax import obs_norm, value_norm
 from belief_jax.agents import Agent, policy_distribution
 from belief_jax.agents.config import NetworkConfig
 from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
@@ -159,6 +159,8 @@ class PPO:
                          advantages=advantages, targets=targets)
         state, metrics = jax.lax.scan(functools.partial(epoch, self, data), state,
                                       jax.random.split(key, cfg.num_epochs))
+        # after the epochs: the rollout is learnt from under the moments it was acted under
+        state = state._replace(params=obs_norm.update(state.params, batch.inputs.obs))
         return state, jax.tree.map(jnp.mean, metrics)
 
     def advantages_and_targets(self, state: LearnerState, rollout: Rollout

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 import rlax
 
+from belief_jax import obs_norm
 from belief_jax.agents import Agent, QHead, policy_distribution
 from belief_jax.agents.config import NetworkConfig
 from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
@@ -313,7 +314,15 @@ class SVG0:
             state, steps)
         metrics = jax.tree.map(jnp.mean, metrics)
         metrics["learning"] = can_learn.astype(jnp.float32)
-        return state, metrics
+        return self._observe(state, rollout), metrics
+
+    def _observe(self, state: SVGState, rollout: Rollout) -> SVGState:
+        """The observation moments (network.normalize_observations) merged with the
+        rollout's, in the online and target agent alike."""
+        agent = obs_norm.update(state.params["agent"], rollout.transitions.inputs.obs)
+        target = obs_norm.copy_moments(agent, state.target_params["agent"])
+        return state._replace(params={**state.params, "agent": agent},
+                              target_params={**state.target_params, "agent": target})
 
     def _gradient_step(self, state: SVGState, key: jax.Array) -> tuple[SVGState, dict]:
         sample_key, loss_key = jax.random.split(key)
