@@ -144,8 +144,8 @@ def test_presets_by_size():
 
 def test_cheetah_vel_cpu_preset_has_a_shape_of_its_own():
     """cpu trains the quick shape longer, except where that shape is too small to learn in:
-    cheetah_vel's cpu preset keeps the env's 200-step episodes, with more envs and value
-    normalisation, and the experiments build it too."""
+    cheetah_vel's cpu preset keeps the env's 200-step episodes, with more envs, value and
+    observation normalisation, and the experiments build it too."""
     from experiments.train import parse
     from experiments.velocity_trials import Args, configs
     quick, _, _ = parse(["--env", "cheetah_vel", "--quick"])
@@ -154,7 +154,9 @@ def test_cheetah_vel_cpu_preset_has_a_shape_of_its_own():
     assert cpu.env_kwargs == {} and cpu.total_env_steps == 8_000_000
     assert (cpu.learner.num_envs, cpu.learner.rollout_length) == (64, 50)
     assert cpu.learner.normalize_values and not quick.learner.normalize_values
+    assert cpu.network.normalize_observations and not quick.network.normalize_observations
     assert cpu.iterations_per_chunk == 50
     belief, oracle = configs(Args(preset="cpu"))
     assert belief.learner == cpu.learner and oracle.agent == "oracle"
+    assert belief.network == oracle.network == cpu.network
     assert belief.env_kwargs == {} and belief.total_env_steps >= 5_000_000
