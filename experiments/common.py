@@ -201,6 +201,27 @@ def validation_trials(trained: Trained, tasks: Any, key: jax.Array
     return actor, transitions, np.asarray(returns, np.float64)
 
 
+def random_policy_trials(trial_env, action_space, tasks, key: jax.Array, length: int):
+    """One trial of each task under uniformly random actions: rewards, actions and the
+    observation before each step, with a leading axis of one 'seed' ([1, T, N],
+    [1, T, N, A] and [1, T, N, obs])."""
+    def one(key, task):
+        reset_key, key = jax.random.split(key)
+        obs, state = trial_env.reset_to(reset_key, task)
+
+        def step(carry, key):
+            obs, state = carry
+            action_key, step_key = jax.random.split(key)
+            action = action_space.sample(action_key)
+            next_obs, state, reward, _, _ = trial_env.step(step_key, state, action)
+            return (next_obs, state), (reward, action, obs)
+        return jax.lax.scan(step, (obs, state), jax.random.split(key, length))[1]
+
+    num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+    out = jax.jit(jax.vmap(one, out_axes=1))(jax.random.split(key, num_tasks), tasks)
+    return tuple(np.asarray(x, np.float64)[None] for x in out)
+
+
 def sample_tasks(env, key: jax.Array, num_tasks: int) -> Any:
     """Validation tasks drawn from the env's distribution (seeded apart from every training
     task set, which uses `TrainConfig.task_set_seed`)."""

@@ -333,3 +333,39 @@ def plot_velocity_trials(rows: list[dict], png: str | Path, title: str) -> Path:
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return Path(png)
+
+
+def plot_goal_trials(rows: list[dict], png: str | Path, title: str) -> Path:
+    """One panel per agent and trial: the torso's path in each episode (episode 1 light,
+    episode 2 dark) from its start, the semicircle of goals, the goal's disc, and the belief's
+    estimate of the goal at the end of each episode where the agent has one."""
+    import numpy as np
+    plt = _pyplot()
+    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    trials = sorted({r["trial"] for r in rows})
+    fig, axes = plt.subplots(len(agents), len(trials), figsize=(2.6 * len(trials),
+                                                                2.6 * len(agents)),
+                             squeeze=False, sharex=True, sharey=True)
+    arc = np.linspace(0, np.pi, 64)
+    for i, agent in enumerate(agents):
+        for ax, trial in zip(axes[i], trials, strict=True):
+            path = [r for r in rows if r["agent"] == agent and r["trial"] == trial]
+            ax.plot(np.cos(arc), np.sin(arc), color="grey", lw=0.6, ls=":")
+            goal = (path[0]["goal_x"], path[0]["goal_y"])
+            ax.add_patch(plt.Circle(goal, 0.2, color="k", alpha=0.2))
+            for episode in sorted({r["episode"] for r in path}):
+                steps = [r for r in path if r["episode"] == episode]
+                ax.plot([r["x"] for r in steps], [r["y"] for r in steps], lw=1,
+                        color=f"C{i}", alpha=0.4 if episode == 1 else 1.0,
+                        label=f"episode {episode}")
+                if np.isfinite(steps[-1]["belief_x"]):
+                    ax.plot(steps[-1]["belief_x"], steps[-1]["belief_y"], "x", color=f"C{i}",
+                            alpha=0.4 if episode == 1 else 1.0)
+            ax.set_aspect("equal")
+            ax.set_title(f"{agent}, trial {trial}", fontsize=8)
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)

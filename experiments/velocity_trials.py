@@ -31,6 +31,7 @@ from experiments.common import (
     check_positive,
     cli,
     mean_se,
+    random_policy_trials,
     sample_tasks,
     train,
     validation_trials,
@@ -90,26 +91,6 @@ def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, env, epis
             for e, (err, ret) in enumerate(zip(errors, returns, strict=True), start=1)]
 
 
-def random_trials(trial_env, action_space, tasks, key: jax.Array, length: int):
-    """One trial of each task under uniformly random actions: rewards and actions with a
-    leading axis of one 'seed' ([1, T, N] and [1, T, N, A])."""
-    def one(key, task):
-        reset_key, key = jax.random.split(key)
-        _, state = trial_env.reset_to(reset_key, task)
-
-        def step(state, key):
-            action_key, step_key = jax.random.split(key)
-            action = action_space.sample(action_key)
-            _, state, reward, _, _ = trial_env.step(step_key, state, action)
-            return state, (reward, action)
-        return jax.lax.scan(step, state, jax.random.split(key, length))[1]
-
-    num_tasks = jax.tree.leaves(tasks)[0].shape[0]
-    rewards, actions = jax.jit(jax.vmap(one, out_axes=1))(jax.random.split(key, num_tasks),
-                                                         tasks)
-    return np.asarray(rewards, np.float64)[None], np.asarray(actions, np.float64)[None]
-
-
 def trace_rows(agent: str, transitions, belief, q_size: int, episode_length: int,
                num_trials: int) -> list[dict]:
     """Seed 0's first `num_trials` trials, step by step."""
@@ -141,9 +122,9 @@ def run(args: Args, log=print) -> dict[str, Path]:
         episodes = config.episodes_per_trial or env.default_episodes_per_trial
         if tasks is None:
             tasks = sample_tasks(env, key, args.tasks)
-            rewards, actions = random_trials(trial_env, env.action_space, tasks,
-                                             jax.random.fold_in(key, 4),
-                                             episodes * env.episode_length)
+            rewards, actions, _ = random_policy_trials(trial_env, env.action_space, tasks,
+                                                       jax.random.fold_in(key, 4),
+                                                       episodes * env.episode_length)
             summary += summary_rows("random", rewards, actions, env, episodes, 1)
         actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
         summary += summary_rows(config.agent, np.asarray(transitions.reward, np.float64),

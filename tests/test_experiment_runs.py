@@ -9,6 +9,7 @@ from experiments import (
     adaptation,
     belief_analysis,
     generalisation,
+    goal_trials,
     information_bottleneck,
     sample_efficiency,
     supervision,
@@ -126,4 +127,24 @@ def test_velocity_trials(tmp_path):
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_v"]) for r in belief)
     assert all(math.isnan(r["belief_v"]) for r in traces if r["agent"] == "oracle")
     assert {r["v_target"] for r in belief if r["trial"] == 0} == {belief[0]["v_target"]}
+    _pngs(paths)
+
+
+def test_goal_trials(tmp_path):
+    """The belief agent and the random policy on quadruped_semicircle: a summary per agent
+    and episode, traces with the belief's estimate of the goal for the belief agent only."""
+    args = goal_trials.Args(out=tmp_path, total_env_steps=800, curve_points=1, plot_trials=2,
+                            num_envs=8, num_seeds=1, num_tasks=4, quick=True)
+    paths = goal_trials.run(args, quiet)
+    rows = read_csv(paths["summary"])
+    assert tuple(rows[0]) == goal_trials.SUMMARY_COLUMNS
+    assert [(r["agent"], r["episode"]) for r in rows] == [
+        (a, e) for a in ("random", "belief") for e in (1, 2)]
+    assert all(0 <= r["reach_rate_mean"] <= 1 and r["min_distance_mean"] > 0 for r in rows)
+    traces = read_csv(paths["trials"])
+    belief = [r for r in traces if r["agent"] == "belief"]
+    assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_x"]) for r in belief)
+    assert all(math.isnan(r["belief_x"]) for r in traces if r["agent"] == "random")
+    # every trace starts where the body starts, near the origin
+    assert all(abs(r["x"]) < 0.2 and abs(r["y"]) < 0.2 for r in traces if r["t"] == 0)
     _pngs(paths)

@@ -352,6 +352,36 @@ def test_velocity_summary_recovers_the_tracking_error_from_the_reward():
     assert [r["episode"] for r in rows] == [1, 2] and rows[0]["n_seeds"] == 2
 
 
+def test_goal_summary_recovers_the_goal_from_the_reward():
+    """The rate of trials reaching the goal per episode, from rewards built by the env's own
+    reward rule out of known positions, against the positions themselves; the closest
+    approach and the travel from each episode's start from the positions."""
+    from envs.quadruped_semicircle import QuadrupedSemicircle
+    from experiments.goal_trials import summary_rows
+    env = QuadrupedSemicircle.__new__(QuadrupedSemicircle)  # the reward rule needs no physics
+    env.ctrl_cost, env.goal_radius = 0.1, 0.2
+    rng = np.random.default_rng(1)
+    s, t, n, a = 2, 8, 5, 8  # 2 seeds, 2 episodes of 4 steps, 5 tasks
+    goals = rng.uniform(-1, 1, (n, 2))
+    xy = goals[None, None] + rng.uniform(-0.4, 0.4, (s, t, n, 2))
+    actions = rng.uniform(-1.5, 1.5, (s, t, n, a))
+    rewards = np.asarray(jax.vmap(env.reward)(
+        xy.reshape(-1, 2), np.broadcast_to(goals, xy.shape).reshape(-1, 2),
+        actions.reshape(-1, a))).reshape(s, t, n)
+    rows = summary_rows("belief", rewards, actions, xy, goals, env, 2, s)
+    inside = np.linalg.norm(xy - goals, axis=-1) <= 0.2
+    assert 0 < inside.mean() < 1
+    for e, row in enumerate(rows):
+        steps = slice(4 * e, 4 * e + 4)
+        reached = inside[:, steps].any(1).mean(0)  # per task, averaged over seeds
+        assert row["reach_rate_mean"] == pytest.approx(reached.mean())
+        closest = np.linalg.norm(xy[:, steps] - goals, axis=-1).min(1).mean(0)
+        assert row["min_distance_mean"] == pytest.approx(closest.mean())
+        travel = np.linalg.norm(xy[:, steps] - xy[:, 4 * e:4 * e + 1], axis=-1).max(1).mean(0)
+        assert row["travel_mean"] == pytest.approx(travel.mean())
+    assert [r["episode"] for r in rows] == [1, 2] and rows[0]["n_seeds"] == 2
+
+
 def test_episode_returns_split_a_trial():
     from experiments.adaptation import episode_returns
     rewards = np.zeros((1, 6, 2))

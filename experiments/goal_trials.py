@@ -1,0 +1,161 @@
+"""Quadruped goal trials: does the ant find the unseen goal, and find it again sooner in the
+second episode? The belief agent (and any other `--agents`) against a uniformly random policy
+on quadruped_semicircle, on the same fresh tasks.
+`python -m experiments.goal_trials --out DIR [--quick | --preset cpu]`.
+
+The goal g on the semicircle of radius 1 is never observed; the sparse reward
+1[‖xy − g‖ ≤ 0.2] − ctrl_cost·‖a‖² tells the ant when it stands on it. Per episode of a trial
+this reports the rate of trials in which the torso reached the goal (recovered exactly from
+the reward: the indicator is reward + ctrl_cost·‖a‖²), the closest the torso came to the goal,
+how far it got from where it started, and the return, ± s.e. over tasks (each task's numbers
+averaged over the seeds first). Writes goal_summary.csv (agent, episode, reach_rate_mean,
+reach_rate_se, min_distance_mean, min_distance_se, travel_mean, travel_se, return_mean,
+return_se, n_tasks, n_seeds), goal_trials.csv (agent, trial, t, episode, x, y, goal_x, goal_y,
+belief_x, belief_y; seed 0, the first `plot_trials` tasks) and goal_trials.png: the torso's
+path in each episode against the goal, with the belief's estimate of the goal.
+
+The default preset is sized for one GPU/TPU; `--preset cpu` trains in the
+quadruped_semicircle cpu shape (64 envs, 200-step episodes; 3 vmapped seeds unless
+--num-seeds); `--quick` (16 envs, 50-step episodes) is a smoke test."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+import jax
+import numpy as np
+
+from experiments.common import (
+    ExperimentArgs,
+    check_positive,
+    cli,
+    random_policy_trials,
+    sample_tasks,
+    train,
+    validation_trials,
+    write_csv,
+)
+from experiments.velocity_trials import per_episode
+
+ENV = "quadruped_semicircle"
+SUMMARY_COLUMNS = ("agent", "episode", "reach_rate_mean", "reach_rate_se", "min_distance_mean",
+                   "min_distance_se", "travel_mean", "travel_se", "return_mean", "return_se",
+                   "n_tasks", "n_seeds")
+TRACE_COLUMNS = ("agent", "trial", "t", "episode", "x", "y", "goal_x", "goal_y", "belief_x",
+                 "belief_y")
+
+
+@dataclasses.dataclass(frozen=True)
+class Args(ExperimentArgs):
+    out: Path = Path("runs/goal_trials")
+    agents: tuple[str, ...] = ("belief",)
+    learner: str = "ppo"
+    plot_trials: int = 4
+    """trials drawn in the figure (and written to goal_trials.csv)"""
+
+    quick_tasks, full_tasks = 64, 256  # evaluation trials
+    cpu_steps: ClassVar[int] = 8_000_000
+    """per agent with --preset cpu, in the quadruped_semicircle cpu shape"""
+
+    def steps(self, env: str, learner: str) -> int:
+        if self.size == "cpu" and self.total_env_steps is None:
+            return self.cpu_steps
+        return super().steps(env, learner)
+
+
+def configs(args: Args) -> list:
+    args.validate()
+    check_positive(args, "plot_trials")
+    return [args.config(ENV, args.learner, agent=agent) for agent in args.agents]
+
+
+def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.ndarray,
+                 goals: np.ndarray, env, episodes: int, n_seeds: int) -> list[dict]:
+    """Per-episode goal rate, closest approach, travel and return from [S, T, N] rewards,
+    [S, T, N, A] actions, [S, T, N, 2] torso positions (before each step) and [N, 2] goals."""
+    ctrl = env.ctrl_cost * np.sum(np.clip(actions, -1.0, 1.0) ** 2, axis=-1)
+    on_goal = (rewards + ctrl > 0.5).astype(np.float64)
+    distance = np.linalg.norm(xy - goals[None, None], axis=-1)
+    s, t, n = rewards.shape
+    length = t // episodes
+    start = np.repeat(xy[:, ::length], length, axis=1)  # each episode's first position
+    travel = np.linalg.norm(xy - start, axis=-1)
+    columns = {"reach_rate": per_episode(on_goal, episodes, np.max),
+               "min_distance": per_episode(distance, episodes, np.min),
+               "travel": per_episode(travel, episodes, np.max),
+               "return": per_episode(rewards, episodes, np.sum)}
+    rows = []
+    for e in range(episodes):
+        row = dict(agent=agent, episode=e + 1, n_tasks=n, n_seeds=n_seeds)
+        for name, values in columns.items():
+            row[f"{name}_mean"], row[f"{name}_se"] = values[e]
+        rows.append(row)
+    return rows
+
+
+def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_length: int,
+               num_trials: int) -> list[dict]:
+    """Seed 0's first `num_trials` trials, step by step."""
+    rows = []
+    for trial in range(min(num_trials, xy.shape[2])):
+        for t in range(xy.shape[1]):
+            bx = by = float("nan")
+            if belief is not None:
+                bx, by = (float(v) for v in belief[0, t, trial, :2])
+            rows.append(dict(agent=agent, trial=trial, t=t, episode=t // episode_length + 1,
+                             x=float(xy[0, t, trial, 0]), y=float(xy[0, t, trial, 1]),
+                             goal_x=float(goals[trial, 0]), goal_y=float(goals[trial, 1]),
+                             belief_x=bx, belief_y=by))
+    return rows
+
+
+def run(args: Args, log=print) -> dict[str, Path]:
+    runs = configs(args)
+    key = jax.random.fold_in(jax.random.key(args.seed), 1)
+    summary, traces, tasks = [], [], None
+    for config in runs:
+        trained = train(config, log)
+        trainer = trained.trainer
+        trial_env = trainer.eval_env
+        env = trial_env.env
+        episodes = config.episodes_per_trial or env.default_episodes_per_trial
+        if tasks is None:
+            tasks = sample_tasks(env, key, args.tasks)
+            goals = np.asarray(tasks.goal, np.float64)
+            rewards, actions, obs = random_policy_trials(
+                trial_env, env.action_space, tasks, jax.random.fold_in(key, 4),
+                episodes * env.episode_length)
+            summary += summary_rows("random", rewards, actions, obs[..., :2], goals, env,
+                                    episodes, 1)
+            traces += trace_rows("random", obs[..., :2], goals, None, env.episode_length,
+                                 args.plot_trials)
+        actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
+        xy = np.asarray(transitions.inputs.obs[..., :2], np.float64)
+        summary += summary_rows(config.agent, np.asarray(transitions.reward, np.float64),
+                                np.asarray(transitions.action, np.float64), xy, goals, env,
+                                episodes, config.num_seeds)
+        belief = None
+        if trainer.agent.traits.has_belief:
+            belief = np.asarray(jax.jit(jax.vmap(trainer.validation.belief_over))(
+                trained.params, actor, transitions))
+        traces += trace_rows(config.agent, xy, goals, belief, env.episode_length,
+                             args.plot_trials)
+        log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: goal reached in "
+                             f"{r['reach_rate_mean']:.1%} ± {r['reach_rate_se']:.1%}, closest "
+                             f"{r['min_distance_mean']:.2f} m" for r in summary
+                             if r["agent"] in ("random", config.agent)))
+    from experiments.plotting import plot_goal_trials
+    steps = runs[0].trained_env_steps
+    return {"summary": write_csv(args.out / "goal_summary.csv", SUMMARY_COLUMNS, summary),
+            "trials": write_csv(args.out / "goal_trials.csv", TRACE_COLUMNS, traces),
+            "png": plot_goal_trials(traces, args.out / "goal_trials.png",
+                                    f"{ENV}, {args.learner}, {steps:,} env steps")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(Args, run, argv, __doc__)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
