@@ -11,8 +11,10 @@ how far it got from where it started, and the return, ± s.e. over tasks (each t
 averaged over the seeds first). Writes goal_summary.csv (agent, episode, reach_rate_mean,
 reach_rate_se, min_distance_mean, min_distance_se, travel_mean, travel_se, return_mean,
 return_se, n_tasks, n_seeds), goal_trials.csv (agent, trial, t, episode, x, y, goal_x, goal_y,
-belief_x, belief_y; seed 0, the first `plot_trials` tasks) and goal_trials.png: the torso's
-path in each episode against the goal, with the belief's estimate of the goal.
+belief_x, belief_y; seed 0, the first `plot_trials` tasks), goal_curves.csv (agent,
+env_steps, split, return_mean, return_band: each agent's learning curves, 95% bands over
+seeds) and goal_trials.png: the torso's path in each episode against the goal, with the
+belief's estimate of the goal.
 
 The default preset is sized for one GPU/TPU; `--preset cpu` trains in the
 quadruped_semicircle cpu shape (64 envs, 200-step episodes; 3 vmapped seeds unless
@@ -27,9 +29,11 @@ import jax
 import numpy as np
 
 from experiments.common import (
+    CURVE_COLUMNS,
     ExperimentArgs,
     check_positive,
     cli,
+    curve_rows,
     random_policy_trials,
     sample_tasks,
     train,
@@ -113,9 +117,10 @@ def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_le
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
-    summary, traces, tasks = [], [], None
+    summary, traces, curves, tasks = [], [], [], None
     for config in runs:
         trained = train(config, log)
+        curves += curve_rows(trained, agent=config.agent)
         trainer = trained.trainer
         trial_env = trainer.eval_env
         env = trial_env.env
@@ -149,6 +154,8 @@ def run(args: Args, log=print) -> dict[str, Path]:
     steps = runs[0].trained_env_steps
     return {"summary": write_csv(args.out / "goal_summary.csv", SUMMARY_COLUMNS, summary),
             "trials": write_csv(args.out / "goal_trials.csv", TRACE_COLUMNS, traces),
+            "curves": write_csv(args.out / "goal_curves.csv", ("agent", *CURVE_COLUMNS),
+                                curves),
             "png": plot_goal_trials(traces, args.out / "goal_trials.png",
                                     f"{ENV}, {args.learner}, {steps:,} env steps")}
 

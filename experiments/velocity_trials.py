@@ -9,8 +9,10 @@ ctrl_cost·‖a‖²) and the return, ± s.e. over tasks (each task's numbers av
 seeds first). Writes velocity_summary.csv (agent, episode, abs_error_mean, abs_error_se,
 return_mean, return_se, n_tasks, n_seeds), velocity_trials.csv (agent, trial, t, episode,
 v_target, v_x, belief_v, belief_std; seed 0, the first `plot_trials` tasks; v_x is the
-torso's forward velocity at each step's start, qvel[0]) and velocity_trials.png: v_x over the
-trial against v*, with the belief's estimate of v* (mean ± std) beside it.
+torso's forward velocity at each step's start, qvel[0]), velocity_curves.csv (agent,
+env_steps, split, return_mean, return_band: each agent's learning curves, 95% bands over
+seeds) and velocity_trials.png: v_x over the trial against v*, with the belief's estimate of
+v* (mean ± std) beside it.
 
 The default preset is sized for one GPU/TPU; `--preset cpu` trains each agent for 5M env
 steps in the cheetah_vel cpu shape (64 envs, 200-step episodes; 3 vmapped seeds unless
@@ -27,9 +29,11 @@ import jax
 import numpy as np
 
 from experiments.common import (
+    CURVE_COLUMNS,
     ExperimentArgs,
     check_positive,
     cli,
+    curve_rows,
     mean_se,
     random_policy_trials,
     sample_tasks,
@@ -113,9 +117,10 @@ def trace_rows(agent: str, transitions, belief, q_size: int, episode_length: int
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
-    summary, traces, tasks = [], [], None
+    summary, traces, curves, tasks = [], [], [], None
     for config in runs:
         trained = train(config, log)
+        curves += curve_rows(trained, agent=config.agent)
         trainer = trained.trainer
         trial_env = trainer.eval_env
         env = trial_env.env
@@ -143,6 +148,8 @@ def run(args: Args, log=print) -> dict[str, Path]:
     steps = runs[0].trained_env_steps
     return {"summary": write_csv(args.out / "velocity_summary.csv", SUMMARY_COLUMNS, summary),
             "trials": write_csv(args.out / "velocity_trials.csv", TRACE_COLUMNS, traces),
+            "curves": write_csv(args.out / "velocity_curves.csv", ("agent", *CURVE_COLUMNS),
+                                curves),
             "png": plot_velocity_trials(traces, args.out / "velocity_trials.png",
                                         f"{ENV}, {args.learner}, {steps:,} env steps")}
 

@@ -127,6 +127,8 @@ def test_velocity_trials(tmp_path):
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_v"]) for r in belief)
     assert all(math.isnan(r["belief_v"]) for r in traces if r["agent"] == "oracle")
     assert {r["v_target"] for r in belief if r["trial"] == 0} == {belief[0]["v_target"]}
+    curves = read_csv(paths["curves"])
+    assert {r["agent"] for r in curves} == {"belief", "oracle"}
     _pngs(paths)
 
 
@@ -145,6 +147,9 @@ def test_goal_trials(tmp_path):
     belief = [r for r in traces if r["agent"] == "belief"]
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_x"]) for r in belief)
     assert all(math.isnan(r["belief_x"]) for r in traces if r["agent"] == "random")
+    curves = read_csv(paths["curves"])
+    assert {(r["agent"], r["split"]) for r in curves} == {("belief", "train"),
+                                                          ("belief", "validation")}
     # every trace starts where the body starts, near the origin
     assert all(abs(r["x"]) < 0.2 and abs(r["y"]) < 0.2 for r in traces if r["t"] == 0)
     _pngs(paths)
