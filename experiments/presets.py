@@ -105,7 +105,8 @@ _CPU = {
                                    iterations_per_chunk=50),
 }
 # cpu: env steps per learner, sized to learn on a 2-core CPU (bandit ppo: about 15 minutes;
-# cheetah_vel ppo: about 40 minutes at the 3.3k env steps/s of a 5.5M-step run).
+# cheetah_vel ppo: about 50 minutes at the 2.7k env steps/s of a 5.5M-step run with
+# observation normalisation).
 _CPU_STEPS = {"bandit": {"ppo": 8_000_000},
               **{env: q.steps for env, q in _CPU.items()}}
 

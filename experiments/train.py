@@ -5,8 +5,9 @@
 (e.g. --ppo.num-envs 64, --svg0.replay-ratio 0.05), and only that learner's fields exist.
 Besides the config flags below: --quick (= --preset quick) picks the small preset that runs
 on a laptop CPU in minutes; --preset cpu a longer one sized to learn on a 2-core CPU (the
-bandit: 8M env steps, about 15 minutes; cheetah_vel: its own 200-step episodes, 64 envs,
-8M env steps, about 40 minutes at the 3.3k env steps/s measured); without either, the
+bandit: 8M env steps, about 15 minutes; cheetah_vel and quadruped_semicircle: their own
+200-step episodes, 64 envs, value and observation normalisation, 8M env steps, about 50
+minutes for cheetah_vel at the 2.7k env steps/s measured); without either, the
 preset is sized for one GPU/TPU (--preset full); --out DIR is where config.json,
 metrics.csv, summary.json and learning_curves.png go (default runs/ENV_AGENT_LEARNER_sSEED);
 an earlier run there is kept unless --overwrite is given; --resume continues the run in

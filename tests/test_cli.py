@@ -142,7 +142,7 @@ def test_presets_by_size():
     assert quick.network.policy_head == "auto" == cpu.network.policy_head
 
 
-def test_cheetah_vel_cpu_preset_has_a_shape_of_its_own():
+def test_mjx_bodies_cpu_presets_have_a_shape_of_their_own():
     """cpu trains the quick shape longer, except where that shape is too small to learn in:
     cheetah_vel's cpu preset keeps the env's 200-step episodes, with more envs, value and
     observation normalisation, and the experiments build it too."""
@@ -156,6 +156,9 @@ def test_cheetah_vel_cpu_preset_has_a_shape_of_its_own():
     assert cpu.learner.normalize_values and not quick.learner.normalize_values
     assert cpu.network.normalize_observations and not quick.network.normalize_observations
     assert cpu.iterations_per_chunk == 50
+    ant, _, _ = parse(["--env", "quadruped_semicircle", "--preset", "cpu"])
+    assert ant.env_kwargs == {} and ant.learner.num_envs == 64
+    assert ant.network.normalize_observations and ant.learner.normalize_values
     belief, oracle = configs(Args(preset="cpu"))
     assert belief.learner == cpu.learner and oracle.agent == "oracle"
     assert belief.network == oracle.network == cpu.network
