@@ -201,6 +201,34 @@ def validation_trials(trained: Trained, tasks: Any, key: jax.Array
     return actor, transitions, np.asarray(returns, np.float64)
 
 
+def trials_after_training(configs, num_tasks: int, key: jax.Array, log=print):
+    """Each config trained, then one validation trial on each of the same `num_tasks` fresh
+    tasks (drawn from `key` with the first config's env). Yields (trained, tasks,
+    transitions, belief): transitions [S, T, N], and the belief's parameters along them
+    [S, T, N, ...] (None for an agent without a belief)."""
+    tasks = None
+    for config in configs:
+        trained = train(config, log)
+        if tasks is None:
+            tasks = sample_tasks(trained.trainer.eval_env.env, key, num_tasks)
+        actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
+        belief = None
+        if trained.trainer.agent.traits.has_belief:
+            belief = np.asarray(jax.jit(jax.vmap(trained.trainer.validation.belief_over))(
+                trained.params, actor, transitions))
+        yield trained, tasks, transitions, belief
+
+
+def write_trials(out: Path, name: str, summary_columns: Sequence[str], summary: list[dict],
+                 trace_columns: Sequence[str], traces: list[dict], curves: list[dict]
+                 ) -> dict[str, Path]:
+    """A trials experiment's NAME_summary.csv, NAME_trials.csv and NAME_curves.csv (agent +
+    CURVE_COLUMNS)."""
+    return {"summary": write_csv(out / f"{name}_summary.csv", summary_columns, summary),
+            "trials": write_csv(out / f"{name}_trials.csv", trace_columns, traces),
+            "curves": write_csv(out / f"{name}_curves.csv", ("agent", *CURVE_COLUMNS), curves)}
+
+
 def random_policy_trials(trial_env, action_space, tasks, key: jax.Array, length: int):
     """One trial of each task under uniformly random actions: rewards, actions and the
     observation before each step, with a leading axis of one 'seed' ([1, T, N],

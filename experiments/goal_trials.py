@@ -29,16 +29,13 @@ import jax
 import numpy as np
 
 from experiments.common import (
-    CURVE_COLUMNS,
     ExperimentArgs,
     check_positive,
     cli,
     curve_rows,
     random_policy_trials,
-    sample_tasks,
-    train,
-    validation_trials,
-    write_csv,
+    trials_after_training,
+    write_trials,
 )
 from experiments.velocity_trials import per_episode
 
@@ -117,17 +114,14 @@ def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_le
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
-    summary, traces, curves, tasks = [], [], [], None
-    for config in runs:
-        trained = train(config, log)
+    summary, traces, curves = [], [], []
+    for trained, tasks, transitions, belief in trials_after_training(runs, args.tasks, key, log):
+        config, trial_env = trained.config, trained.trainer.eval_env
         curves += curve_rows(trained, agent=config.agent)
-        trainer = trained.trainer
-        trial_env = trainer.eval_env
         env = trial_env.env
         episodes = config.episodes_per_trial or env.default_episodes_per_trial
-        if tasks is None:
-            tasks = sample_tasks(env, key, args.tasks)
-            goals = np.asarray(tasks.goal, np.float64)
+        goals = np.asarray(tasks.goal, np.float64)
+        if not summary:
             rewards, actions, obs = random_policy_trials(
                 trial_env, env.action_space, tasks, jax.random.fold_in(key, 4),
                 episodes * env.episode_length)
@@ -135,15 +129,10 @@ def run(args: Args, log=print) -> dict[str, Path]:
                                     episodes, 1)
             traces += trace_rows("random", obs[..., :2], goals, None, env.episode_length,
                                  args.plot_trials)
-        actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
         xy = np.asarray(transitions.inputs.obs[..., :2], np.float64)
         summary += summary_rows(config.agent, np.asarray(transitions.reward, np.float64),
                                 np.asarray(transitions.action, np.float64), xy, goals, env,
                                 episodes, config.num_seeds)
-        belief = None
-        if trainer.agent.traits.has_belief:
-            belief = np.asarray(jax.jit(jax.vmap(trainer.validation.belief_over))(
-                trained.params, actor, transitions))
         traces += trace_rows(config.agent, xy, goals, belief, env.episode_length,
                              args.plot_trials)
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: goal reached in "
@@ -152,10 +141,9 @@ def run(args: Args, log=print) -> dict[str, Path]:
                              if r["agent"] in ("random", config.agent)))
     from experiments.plotting import plot_goal_trials
     steps = runs[0].trained_env_steps
-    return {"summary": write_csv(args.out / "goal_summary.csv", SUMMARY_COLUMNS, summary),
-            "trials": write_csv(args.out / "goal_trials.csv", TRACE_COLUMNS, traces),
-            "curves": write_csv(args.out / "goal_curves.csv", ("agent", *CURVE_COLUMNS),
-                                curves),
+    written = write_trials(args.out, "goal", SUMMARY_COLUMNS, summary, TRACE_COLUMNS, traces,
+                           curves)
+    return {**written,
             "png": plot_goal_trials(traces, args.out / "goal_trials.png",
                                     f"{ENV}, {args.learner}, {steps:,} env steps")}
 

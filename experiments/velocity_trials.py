@@ -29,17 +29,14 @@ import jax
 import numpy as np
 
 from experiments.common import (
-    CURVE_COLUMNS,
     ExperimentArgs,
     check_positive,
     cli,
     curve_rows,
     mean_se,
     random_policy_trials,
-    sample_tasks,
-    train,
-    validation_trials,
-    write_csv,
+    trials_after_training,
+    write_trials,
 )
 
 ENV = "cheetah_vel"
@@ -117,28 +114,20 @@ def trace_rows(agent: str, transitions, belief, q_size: int, episode_length: int
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
-    summary, traces, curves, tasks = [], [], [], None
-    for config in runs:
-        trained = train(config, log)
+    summary, traces, curves = [], [], []
+    for trained, tasks, transitions, belief in trials_after_training(runs, args.tasks, key, log):
+        config, trial_env = trained.config, trained.trainer.eval_env
         curves += curve_rows(trained, agent=config.agent)
-        trainer = trained.trainer
-        trial_env = trainer.eval_env
         env = trial_env.env
         episodes = config.episodes_per_trial or env.default_episodes_per_trial
-        if tasks is None:
-            tasks = sample_tasks(env, key, args.tasks)
+        if not summary:
             rewards, actions, _ = random_policy_trials(trial_env, env.action_space, tasks,
                                                        jax.random.fold_in(key, 4),
                                                        episodes * env.episode_length)
             summary += summary_rows("random", rewards, actions, env, episodes, 1)
-        actor, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
         summary += summary_rows(config.agent, np.asarray(transitions.reward, np.float64),
                                 np.asarray(transitions.action, np.float64), env, episodes,
                                 config.num_seeds)
-        belief = None
-        if trainer.agent.traits.has_belief:
-            belief = np.asarray(jax.jit(jax.vmap(trainer.validation.belief_over))(
-                trained.params, actor, transitions))
         traces += trace_rows(config.agent, transitions, belief, env.body.q_size,
                              env.episode_length, args.plot_trials)
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: |v_x - v*| "
@@ -146,10 +135,9 @@ def run(args: Args, log=print) -> dict[str, Path]:
                              for r in summary if r["agent"] in ("random", config.agent)))
     from experiments.plotting import plot_velocity_trials
     steps = runs[0].trained_env_steps
-    return {"summary": write_csv(args.out / "velocity_summary.csv", SUMMARY_COLUMNS, summary),
-            "trials": write_csv(args.out / "velocity_trials.csv", TRACE_COLUMNS, traces),
-            "curves": write_csv(args.out / "velocity_curves.csv", ("agent", *CURVE_COLUMNS),
-                                curves),
+    written = write_trials(args.out, "velocity", SUMMARY_COLUMNS, summary, TRACE_COLUMNS, traces,
+                           curves)
+    return {**written,
             "png": plot_velocity_trials(traces, args.out / "velocity_trials.png",
                                         f"{ENV}, {args.learner}, {steps:,} env steps")}
 
