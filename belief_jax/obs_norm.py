@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 COLLECTION = "obs_norm"
+MODULE = "obs_norm"  # the normaliser's name inside the agent
 # Observations that never vary (a constant coordinate) would otherwise be divided by ~0.
 MIN_STD = 1e-3
 # Normalised observations are clipped here (SB3's default): one wild state must not saturate
@@ -41,7 +42,7 @@ class ObsNormalizer(nn.Module):
 def _find(variables: dict) -> dict | None:
     """The normaliser's moments in an agent's variables (None when it has none)."""
     collection = variables.get(COLLECTION)
-    return None if collection is None else collection["obs_norm"]
+    return None if collection is None else collection[MODULE]
 
 
 def merge(moments: dict, obs: jax.Array) -> dict:
@@ -66,7 +67,7 @@ def update(variables: dict, obs: jax.Array) -> dict:
     moments = _find(variables)
     if moments is None:
         return variables
-    return {**variables, COLLECTION: {"obs_norm": merge(moments, obs)}}
+    return {**variables, COLLECTION: {MODULE: merge(moments, obs)}}
 
 
 def copy_moments(source: dict, target: dict) -> dict:

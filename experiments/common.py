@@ -63,6 +63,9 @@ class ExperimentArgs:
 
     quick_tasks: ClassVar[int] = 256
     full_tasks: ClassVar[int] = 1000
+    cpu_steps: ClassVar[int | None] = None
+    """env steps per run with --preset cpu, for an experiment that sizes its own (None: the
+    presets' table)"""
 
     def validate(self) -> None:
         check_positive(self, "num_seeds", "total_env_steps", "num_envs", "num_tasks",
@@ -96,6 +99,8 @@ class ExperimentArgs:
                                   else self.full_tasks)
 
     def steps(self, env: str, learner: str) -> int:
+        if self.size == "cpu" and self.cpu_steps and not self.total_env_steps:
+            return self.cpu_steps
         return self.total_env_steps or experiment_steps(env, learner, self.size)
 
     def config(self, env: str, learner: str, steps: int | None = None,
@@ -199,6 +204,14 @@ def validation_trials(trained: Trained, tasks: Any, key: jax.Array
     leading seed axis ([S, T, N] for the transitions) and trial returns [S, N]."""
     actor, transitions, returns = trained.trials(trained.params, tasks, key)
     return actor, transitions, np.asarray(returns, np.float64)
+
+
+def per_episode(values: np.ndarray, episodes: int, reduce) -> list[tuple[float, float]]:
+    """[S, T, N] per-step values → (mean, s.e. over tasks) per episode, each task's episode
+    `reduce`d over its steps and then averaged over the seeds."""
+    s, t, n = values.shape
+    per_task = reduce(values.reshape(s, episodes, t // episodes, n), axis=2).mean(0)
+    return [tuple(float(x) for x in mean_se(row)) for row in per_task]
 
 
 def trials_after_training(configs, num_tasks: int, key: jax.Array, log=print):

@@ -33,11 +33,11 @@ from experiments.common import (
     check_positive,
     cli,
     curve_rows,
+    per_episode,
     random_policy_trials,
     trials_after_training,
     write_trials,
 )
-from experiments.velocity_trials import per_episode
 
 ENV = "quadruped_semicircle"
 SUMMARY_COLUMNS = ("agent", "episode", "reach_rate_mean", "reach_rate_se", "min_distance_mean",
@@ -58,11 +58,6 @@ class Args(ExperimentArgs):
     quick_tasks, full_tasks = 64, 256  # evaluation trials
     cpu_steps: ClassVar[int] = 8_000_000
     """per agent with --preset cpu, in the quadruped_semicircle cpu shape"""
-
-    def steps(self, env: str, learner: str) -> int:
-        if self.size == "cpu" and self.total_env_steps is None:
-            return self.cpu_steps
-        return super().steps(env, learner)
 
 
 def configs(args: Args) -> list:

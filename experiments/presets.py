@@ -143,6 +143,7 @@ def has_cpu_shape(env: str) -> bool:
 def _preset(env: str, learner: str, size: str) -> TrainConfig:
     config = learner_preset(env, learner)
     chunk = config.iterations_per_chunk
+    network = _NETWORKS.get(env, NetworkConfig())
     if size != "full":
         q = (_CPU.get(env) if size == "cpu" else None) or _QUICK.get(env, _Quick(steps={}))
         if q.num_envs:
@@ -151,13 +152,13 @@ def _preset(env: str, learner: str, size: str) -> TrainConfig:
                           q.env_kwargs.get("episode_length", 10**9) // 2)
             config = config.with_num_envs(q.num_envs).replace(rollout_length=rollout)
         config = config.replace(**q.learner_changes.get(learner, {}))
-        network = dataclasses.replace(_NETWORKS.get(env, NetworkConfig()), **q.network_changes)
-        return TrainConfig(env=env, learner=config, network=network,
+        return TrainConfig(env=env, learner=config,
+                           network=dataclasses.replace(network, **q.network_changes),
                            total_env_steps=q.steps.get(learner, _DEFAULT_QUICK_STEPS),
                            env_kwargs=dict(q.env_kwargs), num_eval_envs=q.num_eval_envs,
                            iterations_per_chunk=q.iterations_per_chunk or chunk)
     return TrainConfig(env=env, learner=config.scaled(_FULL_SCALE), total_env_steps=_FULL_STEPS,
-                       network=_NETWORKS.get(env, NetworkConfig()), iterations_per_chunk=chunk)
+                       network=network, iterations_per_chunk=chunk)
 
 
 # Env steps per run in the experiments' sweeps with --quick: a few minutes for a whole sweep

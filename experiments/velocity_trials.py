@@ -33,7 +33,7 @@ from experiments.common import (
     check_positive,
     cli,
     curve_rows,
-    mean_se,
+    per_episode,
     random_policy_trials,
     trials_after_training,
     write_trials,
@@ -59,24 +59,11 @@ class Args(ExperimentArgs):
     """per agent with --preset cpu, in the cheetah_vel cpu shape (~28 minutes per agent and
     seed here)"""
 
-    def steps(self, env: str, learner: str) -> int:
-        if self.size == "cpu" and self.total_env_steps is None:
-            return self.cpu_steps
-        return super().steps(env, learner)
-
 
 def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "plot_trials")
     return [args.config(ENV, args.learner, agent=agent) for agent in args.agents]
-
-
-def per_episode(values: np.ndarray, episodes: int, reduce) -> list[tuple[float, float]]:
-    """[S, T, N] per-step values → (mean, s.e. over tasks) per episode, each task's episode
-    `reduce`d over its steps and then averaged over the seeds."""
-    s, t, n = values.shape
-    per_task = reduce(values.reshape(s, episodes, t // episodes, n), axis=2).mean(0)
-    return [tuple(float(x) for x in mean_se(row)) for row in per_task]
 
 
 def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, env, episodes: int,

@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from belief_jax import obs_norm
 from belief_jax.agents.base import MLP, AgentKind, zero_kl
 from belief_jax.agents.config import NetworkConfig, switched_on
 from belief_jax.agents.factored import FactoredHeads
@@ -41,7 +42,7 @@ class Agent(nn.Module):
         """`belief_features`, if given, replaces the belief network's output as the policy and
         critic input (an update reusing those computed at acting time)."""
         cfg = self.config
-        obs = ObsNormalizer(name="obs_norm")(x.obs) if cfg.normalize_observations else x.obs
+        obs = ObsNormalizer(name=obs_norm.MODULE)(x.obs) if cfg.normalize_observations else x.obs
         flat = jnp.concatenate([obs, x.prev_action, x.prev_reward[..., None],
                                 x.episode_start[..., None], *self._extra_inputs(x)], axis=-1)
         torso = self.traits.torso(cfg, self.task_info_spec, carry, flat, x, noise,
