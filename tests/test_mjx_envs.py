@@ -28,7 +28,7 @@ def _advance(env, key, steps=3):
     return state, step
 
 
-@pytest.mark.slow  # compiles brax's step beside ours: ~35 s of the fast suite's ~6 min
+@pytest.mark.slow  # compiles brax's step beside ours
 def test_cheetah_reward_is_velocity_error_and_control_cost_per_brax(cheetah):
     """Reference from brax's own halfcheetah step on the same state: v_x is the root's x
     displacement over the env step / dt (brax's `x_velocity` metric reads the torso position
@@ -36,10 +36,12 @@ def test_cheetah_reward_is_velocity_error_and_control_cost_per_brax(cheetah):
     `reward_ctrl` (weight 0.1 there, 0.05 here)."""
     state, step = _advance(cheetah, jax.random.key(0))
     brax_env = cheetah.body.brax_env
-    brax_state = brax_env.reset(jax.random.key(1)).replace(pipeline_state=state.physics)
+    # brax's reset and step jitted: eager, MJX's forward pass runs op by op (~15 s)
+    brax_state = jax.jit(brax_env.reset)(jax.random.key(1)).replace(pipeline_state=state.physics)
+    brax_step = jax.jit(brax_env.step)
     for i in range(3):
         action = cheetah.action_space.sample(jax.random.key(10 + i))
-        reference = jax.jit(brax_env.step)(brax_state, action)
+        reference = brax_step(brax_state, action)
         _, state, reward, _, _ = step(jax.random.key(0), state, action)
         v_x = float(reference.pipeline_state.qpos[0] - brax_state.pipeline_state.qpos[0]
                     ) / float(brax_env.dt)
@@ -80,13 +82,14 @@ def test_ant_observation_includes_the_torso_position(ant):
 
 
 @pytest.mark.parametrize("name", [
-    "cheetah_vel", pytest.param("quadruped_semicircle", marks=pytest.mark.slow)])  # ant: ~30 s
+    "cheetah_vel", pytest.param("quadruped_semicircle", marks=pytest.mark.slow)])
 def test_template_reset_steps_like_brax_reset(name, cheetah, ant):
     """Our reset skips `mjx.forward`; the next step must match a step from brax's reset
     with the same q, q̇ (which ran forward)."""
     env = cheetah if name == "cheetah_vel" else ant
     physics = env.body.reset(jax.random.key(4))
-    brax_physics = env.body.brax_env.pipeline_init(physics.qpos, physics.qvel)
+    # jitted: eager, MJX's forward pass runs op by op (~15 s for the cheetah)
+    brax_physics = jax.jit(env.body.brax_env.pipeline_init)(physics.qpos, physics.qvel)
     action = env.action_space.sample(jax.random.key(5))
     ours = jax.jit(env.body.step)(physics, action)
     theirs = jax.jit(env.body.step)(brax_physics, action)

@@ -42,7 +42,7 @@ def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -
     epochs and minibatches of `config.learner` (a PPOConfig), our env's MJX solver settings
     (`mjx_settings` and friends in `config.env_kwargs`), episode length 200, on as many
     devices as `config.num_devices` (brax's trainer would otherwise use them all). Its
-    training steps/s (`training/sps`, evaluation excluded) is the best of `repeats` training
+    training steps/s (`training/sps`; its evaluation is off) is the best of `repeats` training
     epochs of three iterations each, after two that include compilation. `between()` runs
     after each epoch (the benchmark times its own loops there, interleaved with brax's
     epochs)."""
@@ -70,7 +70,9 @@ def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -
                        batch_size=ppo.num_envs // ppo.num_minibatches,
                        num_minibatches=ppo.num_minibatches,
                        num_updates_per_batch=ppo.num_epochs, num_evals=num_epochs + 1,
-                       num_eval_envs=8, normalize_observations=False, seed=0,
+                       # no evaluation: it is not timed, and compiling its rollout costs
+                       # as much as the trainer's epoch (progress still reports each epoch)
+                       run_evals=False, normalize_observations=False, seed=0,
                        progress_fn=progress, max_devices_per_host=config.num_devices)
     epochs = np.diff([0.0, *walltime])
     # compile time ≈ what the two compiling epochs took beyond a steady-state epoch
