@@ -5,8 +5,9 @@ efficiency (validation return averaged over the learning curve) per β.
 
 The bottleneck sits on the belief agent's belief features (`--target belief`), or on the
 policy / critic inputs; β weighs KL(q(z | ·) ‖ N(0, I)) in the loss, and validation uses
-the bottleneck's mean. Writes ib_results.csv (beta, train_return, validation_return, gap,
-gap_se, validation_auc, n_tasks, n_seeds), ib_curves.csv, ib_gap.png and ib_curves.png.
+the bottleneck's mean (`--eval-sample`: a sample, as in training). Writes ib_results.csv
+(beta, train_return, validation_return, gap, gap_se, validation_auc, n_tasks, n_seeds),
+ib_curves.csv, ib_gap.png and ib_curves.png.
 
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per β); `--quick` runs
 on a laptop CPU in a few minutes (1 seed, 300k env steps per β, 10 training tasks), which is
@@ -40,6 +41,9 @@ class Args(ExperimentArgs):
     learner: str = "ppo"
     num_train_tasks: int | None = None
     """default: 10 quick, 100 full"""
+    eval_sample: bool = False
+    """validation and the gap's evaluation read a sample of the bottleneck, as training does,
+    instead of its mean μ (`network.ib_eval_mean`)"""
     one_program: bool = True
     """train the positive βs (and all seeds) in one vmapped, jitted program, compiled once;
     False: one compilation and run per β. β = 0 (no bottleneck) always runs on its own"""
@@ -56,7 +60,8 @@ def configs(args: Args) -> list:
     check_positive(args, "num_train_tasks")
     network = preset(args.env, args.learner, args.small).network
     return [args.config(args.env, args.learner, agent="belief",
-                        network=dataclasses.replace(network, **{f"ib_{args.target}": beta}),
+                        network=dataclasses.replace(network, **{f"ib_{args.target}": beta},
+                                                    ib_eval_mean=not args.eval_sample),
                         num_train_tasks=args.num_train_tasks or (10 if args.small else 100))
             for beta in args.betas]
 

@@ -13,6 +13,7 @@ import scipy.special
 import scipy.stats
 
 import envs
+from belief_jax.agents import sample_ib_noise
 from experiments import bandit, bandit_baselines, belief_quality
 from experiments.common import CURVE_COLUMNS, sample_tasks, train, validation_trials
 from experiments.plotting import read_csv
@@ -425,3 +426,18 @@ def test_sample_efficiency_summary_reads_the_curves():
     assert row["last_mean"] == pytest.approx(275 / 3)
     assert row["last_max_rel_dev"] == pytest.approx((5 / 3) / (275 / 3))
     assert row["run_s"] == 50.0 and row["env_steps"] == 50
+
+
+@pytest.mark.parametrize("eval_sample", [False, True])
+def test_information_bottleneck_evaluates_with_the_mean_unless_told_to_sample(eval_sample):
+    """--eval-sample reaches the validation acting of every β's trainer: its bottleneck noise
+    is zero (the mean μ) by default and a standard-normal sample with the flag."""
+    from belief_jax.train import Trainer
+    from experiments import information_bottleneck
+
+    args = information_bottleneck.Args(betas=(0.1, 1.0), eval_sample=eval_sample, quick=True)
+    for config in information_bottleneck.configs(args):
+        validation = Trainer(config).validation
+        noise = sample_ib_noise(jax.random.key(0), config.network, (4,),
+                                validation.deterministic_ib)
+        assert (float(jnp.abs(noise.belief).sum()) > 0) == eval_sample
