@@ -71,8 +71,9 @@ def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -
                        num_minibatches=ppo.num_minibatches,
                        num_updates_per_batch=ppo.num_epochs, num_evals=num_epochs + 1,
                        # no evaluation: it is not timed, and compiling its rollout costs
-                       # as much as the trainer's epoch (progress still reports each epoch)
-                       run_evals=False, normalize_observations=False, seed=0,
+                       # as much as the trainer's epoch (progress still reports each epoch);
+                       # brax still resets its evaluator's envs once, so keep them few
+                       run_evals=False, num_eval_envs=8, normalize_observations=False, seed=0,
                        progress_fn=progress, max_devices_per_host=config.num_devices)
     epochs = np.diff([0.0, *walltime])
     # compile time ≈ what the two compiling epochs took beyond a steady-state epoch
