@@ -11,8 +11,9 @@ reaches the tile; the belief at offset 1 has seen it), and Hinton diagrams show 
 per-position marginals of the belief just before each discovery in one trial that found
 the whole sequence (or got furthest). Writes belief_loglik.csv (env, t, log_likelihood_mean,
 log_likelihood_se, n_tasks), belief_loglik.png, and for numpad numpad_discovery.csv (tile,
-offset, log_likelihood_mean, log_likelihood_se, n_trials), numpad_discovery.png and
-numpad_hinton.png.
+offset, log_likelihood_mean, log_likelihood_se, n_trials), numpad_discovery.png,
+numpad_hinton.png and numpad_tiles.csv (tiles lit per trial and trials reaching each
+discovery, the belief agent against uniformly random actions on the same tasks).
 
 The default preset is sized for one GPU/TPU (all five envs, 50M env steps each); `--quick`
 runs the pure-JAX envs on a laptop CPU in a few minutes (bandit and semicircle 300k env
@@ -32,6 +33,7 @@ from experiments.common import (
     check_positive,
     cli,
     mean_se,
+    random_policy_trials,
     sample_tasks,
     train,
     validation_trials,
@@ -41,6 +43,8 @@ from experiments.presets import preset
 
 LOGLIK_COLUMNS = ("env", "t", "log_likelihood_mean", "log_likelihood_se", "n_tasks")
 DISCOVERY_COLUMNS = ("tile", "offset", "log_likelihood_mean", "log_likelihood_se", "n_trials")
+TILES_COLUMNS = ("agent", "tiles_mean", "tiles_se_seeds", "tiles_se_trials", "rounds_mean",
+                 "reached_1", "reached_2", "reached_3", "reached_4", "n_trials", "n_seeds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +98,31 @@ def aligned(loglik: np.ndarray, times: np.ndarray, window: int) -> list[dict]:
     return rows
 
 
+def tiles_row(agent: str, rewards: np.ndarray, length: int) -> dict:
+    """Rewards [S, T, N] (seeds, steps, trials) → tiles lit per trial (each reward is one
+    newly lit tile), with standard errors over seeds (of the per-seed means) and over trials
+    (of the per-trial means over seeds), rounds completed, and the fraction of trials whose
+    first round reached the k-th discovery (k = 1..4; the sequence may be shorter)."""
+    tiles = (rewards > 0).sum(1).astype(np.float64)  # [S, N]
+    mean, se_trials = mean_se(tiles.mean(0))
+    se_seeds = mean_se(tiles.mean(1))[1]
+    reached = {f"reached_{k}": float((tiles >= k).mean()) if k <= length else np.nan
+               for k in range(1, 5)}
+    return dict(agent=agent, tiles_mean=float(mean), tiles_se_seeds=float(se_seeds),
+                tiles_se_trials=float(se_trials), rounds_mean=float((tiles // length).mean()),
+                **reached, n_trials=tiles.shape[1], n_seeds=tiles.shape[0])
+
+
+def numpad_tiles(trained, tasks, transitions, key: jax.Array) -> list[dict]:
+    """The belief agent's tiles per trial beside uniformly random actions on the same tasks."""
+    trial_env = trained.trainer.eval_env
+    env = trial_env.env
+    length = transitions.reward.shape[1]
+    random_rewards = random_policy_trials(trial_env, env.action_space, tasks, key, length)[0]
+    return [tiles_row("belief", np.asarray(transitions.reward), env.length),
+            tiles_row("random", random_rewards, env.length)]
+
+
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
@@ -128,6 +157,11 @@ def run(args: Args, log=print) -> dict[str, Path]:
             paths["hinton_png"] = plotting.plot_numpad_hinton(
                 marginals, times, seed0(transitions.task_info), env.side,
                 args.out / "numpad_hinton.png")
+            tiles = numpad_tiles(trained, tasks, transitions, jax.random.fold_in(key, 4))
+            paths["tiles"] = write_csv(args.out / "numpad_tiles.csv", TILES_COLUMNS, tiles)
+            log("  numpad tiles per trial: " + ", ".join(
+                f"{r['agent']} {r['tiles_mean']:.2f} ± {r['tiles_se_trials']:.2f}"
+                for r in tiles))
     paths["loglik"] = write_csv(args.out / "belief_loglik.csv", LOGLIK_COLUMNS, loglik_rows)
     paths["loglik_png"] = plotting.plot_loglik(loglik_rows, args.out / "belief_loglik.png")
     return paths

@@ -103,6 +103,16 @@ _CPU = {
                                                             "normalize_values": True}},
                                    network_changes={"normalize_observations": True},
                                    iterations_per_chunk=50),
+    # numpad: 200-step episodes (in the quick preset's 100 a uniformly random policy lights
+    # 0.23 tiles per trial and the ball crosses the pad about twice; 0.37 in 200), 256 envs
+    # (the kinematic pad steps at ~2M env steps/s, so the learner sets the speed: ~30k env
+    # steps/s here) and the PPO default entropy bonus 0.01 (the control preset's 0.001 let
+    # the policy's std collapse before it had found a second tile). Probes, seed 0, 6.1M env
+    # steps each (3.5 min): entropy bonus 0.01 reached 1.70 tiles per trial, 0.003 with Adam
+    # 1e-3 1.52 (std collapsing), 64 envs x 8 epochs 1.0 at 1.4M with its entropy gone.
+    "numpad": _Quick(steps={"ppo": 12_000_000}, env_kwargs={"episode_length": 200},
+                     num_envs=256, num_eval_envs=256,
+                     learner_changes={"ppo": {"rollout_length": 100, "ent_coef": 0.01}}),
 }
 # cpu: env steps per learner, sized to learn on a 2-core CPU (bandit ppo: about 15 minutes;
 # cheetah_vel ppo: about 50 minutes at the 2.7k env steps/s of a 5.5M-step run with
@@ -173,7 +183,8 @@ _EXPERIMENT_QUICK_STEPS = {"bandit": 300_000, "semicircle": 300_000, "numpad": 2
 # first reaches a validation return of 90 near 1.3M env steps; SVG(0) (at the experiments'
 # replay ratio) near 0.25M.
 _EXPERIMENT_CPU_STEPS = {"bandit": {"ppo": 8_000_000},
-                         "semicircle": {"ppo": 1_600_000, "svg0": 400_000}}
+                         "semicircle": {"ppo": 1_600_000, "svg0": 400_000},
+                         "numpad": {"ppo": 12_000_000}}
 # cpu: learner changes in the experiments. SVG(0) at 0.06 gradient steps per env step (6x the
 # default) learns semicircle in about a fifth of PPO's env steps (sample_efficiency results),
 # at about 5x the wall time per env step of 0.01.

@@ -163,3 +163,21 @@ def test_mjx_bodies_cpu_presets_have_a_shape_of_their_own():
     assert belief.learner == cpu.learner and oracle.agent == "oracle"
     assert belief.network == oracle.network == cpu.network
     assert belief.env_kwargs == {} and belief.total_env_steps >= 5_000_000
+
+
+def test_numpad_cpu_preset_and_its_belief_analysis():
+    """NumPad's cpu preset: 200-step episodes (the quick 100), 256 envs with whole
+    100-step rollouts and PPO's entropy bonus 0.01; belief_analysis builds it, 3 seeds."""
+    from experiments import belief_analysis
+    from experiments.train import parse
+    quick, _, _ = parse(["--env", "numpad", "--quick"])
+    cpu, _, _ = parse(["--env", "numpad", "--preset", "cpu"])
+    assert quick.env_kwargs == {"episode_length": 100} and quick.learner.num_envs == 64
+    assert cpu.env_kwargs == {"episode_length": 200} and cpu.total_env_steps == 12_000_000
+    assert (cpu.learner.num_envs, cpu.learner.rollout_length) == (256, 100)
+    assert cpu.learner.ent_coef == 0.01 > quick.learner.ent_coef
+    [config] = belief_analysis.configs(belief_analysis.Args(preset="cpu", envs=("numpad",)))
+    assert config.env_kwargs == cpu.env_kwargs and config.learner == cpu.learner
+    assert config.num_seeds == 3 and config.total_env_steps >= 12_000_000
+    with pytest.raises(ValueError, match="no cpu preset for env='numpad' with learner='svg0'"):
+        parse(["--env", "numpad", "--preset", "cpu", "--learner", "svg0"])

@@ -107,6 +107,10 @@ def test_belief_analysis_on_numpad(tmp_path):
     discovery = read_csv(paths["discovery"])
     assert tuple(discovery[0]) == belief_analysis.DISCOVERY_COLUMNS
     assert len(discovery) == 4 * 7
+    tiles = read_csv(paths["tiles"])
+    assert [r["agent"] for r in tiles] == ["belief", "random"]
+    assert all(r["n_trials"] == args.tasks and 0 <= r["tiles_mean"] for r in tiles)
+    assert all(1 >= r["reached_1"] >= r["reached_2"] >= r["reached_4"] >= 0 for r in tiles)
     _pngs(paths)
 
 

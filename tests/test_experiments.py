@@ -15,6 +15,7 @@ import scipy.stats
 import envs
 from belief_jax.agents import sample_ib_noise
 from experiments import bandit, bandit_baselines, belief_quality
+from experiments.belief_analysis import tiles_row
 from experiments.common import CURVE_COLUMNS, sample_tasks, train, validation_trials
 from experiments.plotting import read_csv
 
@@ -441,3 +442,20 @@ def test_information_bottleneck_evaluates_with_the_mean_unless_told_to_sample(ev
         noise = sample_ib_noise(jax.random.key(0), config.network, (4,),
                                 validation.deterministic_ib)
         assert (float(jnp.abs(noise.belief).sum()) > 0) == eval_sample
+
+
+def test_numpad_tiles_row_against_a_count_by_hand():
+    """Tiles per trial are the rewards counted per (seed, trial); the standard errors are
+    scipy's over the per-seed and the per-trial means."""
+    rewards = np.zeros((2, 6, 3))  # seeds, steps, trials
+    counts = np.array([[1, 4, 0], [2, 5, 1]])  # tiles lit per (seed, trial)
+    for s, n in np.ndindex(counts.shape):
+        rewards[s, :counts[s, n], n] = 1.0
+    row = tiles_row("belief", rewards, length=4)
+    assert row["tiles_mean"] == pytest.approx(counts.mean())
+    assert row["tiles_se_seeds"] == pytest.approx(scipy.stats.sem(counts.mean(1)))
+    assert row["tiles_se_trials"] == pytest.approx(scipy.stats.sem(counts.mean(0)))
+    assert row["rounds_mean"] == pytest.approx(2 / 6)  # the 4 and the 5 completed one round
+    assert (row["reached_1"], row["reached_2"], row["reached_4"]) == (5 / 6, 3 / 6, 2 / 6)
+    assert row["n_trials"] == 3 and row["n_seeds"] == 2
+
