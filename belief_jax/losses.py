@@ -46,7 +46,9 @@ def aux_and_ib_loss(out, task_info: jax.Array, agent) -> tuple[jax.Array, dict]:
     network = agent.config
     kl = dict(ib_kl_belief=out.kl_belief.mean(), ib_kl_policy=out.kl_policy.mean(),
               ib_kl_critic=out.kl_critic.mean())
-    loss = agent.traits.kl_belief_weight(network) * kl["ib_kl_belief"] \
+    # free nats: a step's KL below the floor is neither penalised nor pushed down
+    penalised = jnp.maximum(out.kl_belief, agent.traits.kl_belief_free_nats(network)).mean()
+    loss = agent.traits.kl_belief_weight(network) * penalised \
         + network.ib_policy * kl["ib_kl_policy"] + network.ib_critic * kl["ib_kl_critic"]
     metrics = dict(kl)
     if out.belief is not None:

@@ -1,5 +1,6 @@
 import dataclasses
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -214,6 +215,32 @@ def test_pearl_kl_has_its_own_weight():
     agent = Agent("pearl", dataclasses.replace(net, pearl_kl=0.25), SPEC, Discrete(4))
     loss = float(aux_and_ib_loss(out, batch.task_info, agent)[0])
     np.testing.assert_allclose(loss, 0.25 * float(out.kl_belief.mean()), rtol=1e-6)
+
+
+def test_pearl_free_nats_leave_the_kl_below_them_unpenalised():
+    """With free nats F the KL term is β·mean(max(KL_t, F)) (numpy reference); a step whose
+    KL is under F passes no gradient to the encoder through it, one above F does."""
+    agent, net, params, carry, batch = _setup("pearl", pearl_kl=0.5)
+    kl = lambda p: agent.apply(p, carry, batch.inputs, batch.noise)[1].kl_belief
+    steps = np.asarray(kl(params))
+    ranked = np.unique(steps)
+    free = float(ranked[len(ranked) // 2 - 1:len(ranked) // 2 + 1].mean())  # no KL equals it
+    assert steps.min() < free < steps.max()
+    floored = Agent("pearl", dataclasses.replace(net, pearl_free_nats=free), SPEC, Discrete(4))
+    loss = lambda p, a: aux_and_ib_loss(agent.apply(p, carry, batch.inputs, batch.noise)[1],
+                                        batch.task_info, a)[0]
+    np.testing.assert_allclose(float(loss(params, floored)),
+                               0.5 * np.maximum(steps, free).mean(), rtol=1e-5)
+    grad = jax.grad(loss)(params, floored)["params"]
+    per_step = jax.jacobian(lambda p: kl(p))(params)["params"]
+    mask = jnp.asarray(steps > free, jnp.float32)
+    expected = jax.tree.map(lambda j: 0.5 * jnp.tensordot(mask, j, axes=mask.ndim) / mask.size,
+                            per_step)
+    chex.assert_trees_all_close(grad, expected, rtol=1e-4, atol=1e-7)
+    above = Agent("pearl", dataclasses.replace(net, pearl_free_nats=float(steps.max()) + 1.0),
+                  SPEC, Discrete(4))
+    untouched = jax.grad(loss)(params, above)["params"]
+    assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(untouched))
 
 
 def test_lstm_core_matches_a_plain_lstm_with_resets():

@@ -66,6 +66,11 @@ class AgentKind:
         """β of `Torso.kl_belief` in the loss."""
         return config.ib_belief
 
+    @staticmethod
+    def kl_belief_free_nats(config: NetworkConfig) -> float:
+        """Nats of `Torso.kl_belief` per step the loss does not count (0: all of it)."""
+        return 0.0
+
 
 def core(config: NetworkConfig, name: str, carry: Carry, inputs: jax.Array, x: AgentInput):
     """A recurrent core named `name`, reset at trial starts."""

@@ -70,6 +70,11 @@ class NetworkConfig(Validated):
     """pearl: size of the task latent z"""
     pearl_kl: float = 0.1
     """pearl: β of KL(q(z | context) ‖ N(0, I)) (PEARL uses 0.1)"""
+    pearl_free_nats: float = 0.0
+    """pearl: the KL penalty counts each step's KL only above this many nats ("free bits",
+    Kingma et al. 2016), so z may carry that much about the task at no cost; at
+    pearl_free_nats = 0 the posterior collapsed onto the prior on semicircle (see the
+    README)"""
     latent_eval_mean: bool = False
     """pearl: evaluate with the posterior mean of z instead of a posterior sample (PEARL
     samples; the mean is 0 in a trial's first episode)"""
@@ -113,7 +118,7 @@ class NetworkConfig(Validated):
         positive(self, "network.", "hidden_size", "ib_size", "latent_size")
         choice("network.pearl_train_z", self.pearl_train_z, PEARL_TRAIN_Z)
         non_negative(self, "network.", "aux_weight", "ib_belief", "ib_policy", "ib_critic",
-                     "pearl_kl", "belief_learning_rate")
+                     "pearl_kl", "pearl_free_nats", "belief_learning_rate")
         if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes, *self.belief_head_sizes)):
             raise ValueError("network.torso_sizes, head_sizes and belief_head_sizes must be "
                              "positive")

@@ -37,3 +37,7 @@ class Pearl(AgentKind):
     @staticmethod
     def kl_belief_weight(config):
         return config.pearl_kl
+
+    @staticmethod
+    def kl_belief_free_nats(config):
+        return config.pearl_free_nats

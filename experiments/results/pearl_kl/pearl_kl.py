@@ -5,7 +5,12 @@ diagnostic script, not a tested module. From the repository root:
     python experiments/results/pearl_kl/pearl_kl.py 1.0,0.1,0.01 300000 \
         network.pearl_train_z=trial
 
-(resampled.log and trial_z.log). Every value of network.pearl_kl trains in one vmapped
+(resampled.log and trial_z.log), and with another swept field (free nats, free_nats.log):
+
+    python experiments/results/pearl_kl/pearl_kl.py 1,3,6 300000 \
+        sweep=network.pearl_free_nats
+
+ Every value of network.pearl_kl trains in one vmapped
 program (1 seed each, the adaptation experiment's cpu config, 3-episode trials); then per
 value: the validation curve, the KL and critic metrics, and one trial on each of 1,000 fresh
 tasks with z sampled and with its posterior mean: return per episode, the rate of episodes
@@ -22,7 +27,7 @@ from belief_jax.train import Trainer, validate
 from experiments.adaptation import Args, episode_returns
 from experiments.common import _trained, sample_tasks
 
-FIELD = "network.pearl_kl"
+FIELD = "network.pearl_kl"  # the swept field unless a sweep=FIELD argument names another
 
 
 def build(values_arg: str, steps: int, changes: list[str]):
@@ -59,20 +64,23 @@ def report(trained, metrics, tasks) -> None:
 
 
 def main() -> None:
-    config, values = build(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
+    sweep = [a.partition("=")[2] for a in sys.argv[3:] if a.startswith("sweep=")]
+    field = sweep[-1] if sweep else FIELD
+    changes = [a for a in sys.argv[3:] if not a.startswith("sweep=")]
+    config, values = build(sys.argv[1], int(sys.argv[2]), changes)
     print(config.env_kwargs, config.total_env_steps, flush=True)
     env = validate(config)
-    program = jax.jit(make_sweep(config, FIELD, values))
+    program = jax.jit(make_sweep(config, field, values))
     start = time.perf_counter()
     state, (metrics, evaluation) = jax.block_until_ready(
         program(jax.random.split(jax.random.key(0), 1)))
     print("wall", time.perf_counter() - start, flush=True)
     tasks = sample_tasks(env, jax.random.fold_in(jax.random.key(0), 1), 1000)
     for i, value in enumerate(values):
-        variant = with_value(config, FIELD, value)
+        variant = with_value(config, field, value)
         pick = lambda tree, i=i: jax.tree.map(lambda x: x[i], tree)
         picked = jax.device_get(pick(metrics))
-        print(f"--- pearl_kl={value}")
+        print(f"--- {field}={value}")
         report(_trained(variant, Trainer(variant), pick(state), picked, pick(evaluation), 0.0),
                picked, tasks)
 
