@@ -208,7 +208,8 @@ def test_pearl_needs_the_off_policy_learner():
 
 def test_pearl_kl_has_its_own_weight():
     """pearl's posterior KL is weighted by network.pearl_kl, not by the belief IB's β."""
-    agent, net, params, carry, batch = _setup("pearl", pearl_kl=0.0, ib_belief=0.7)
+    agent, net, params, carry, batch = _setup("pearl", pearl_kl=0.0, ib_belief=0.7,
+                                              pearl_free_nats=0.0)
     out = agent.apply(params, carry, batch.inputs, batch.noise)[1]
     assert float(out.kl_belief.mean()) > 0
     assert float(aux_and_ib_loss(out, batch.task_info, agent)[0]) == 0.0
@@ -220,7 +221,7 @@ def test_pearl_kl_has_its_own_weight():
 def test_pearl_free_nats_leave_the_kl_below_them_unpenalised():
     """With free nats F the KL term is β·mean(max(KL_t, F)) (numpy reference); a step whose
     KL is under F passes no gradient to the encoder through it, one above F does."""
-    agent, net, params, carry, batch = _setup("pearl", pearl_kl=0.5)
+    agent, net, params, carry, batch = _setup("pearl", pearl_kl=0.5, pearl_free_nats=0.0)
     kl = lambda p: agent.apply(p, carry, batch.inputs, batch.noise)[1].kl_belief
     steps = np.asarray(kl(params))
     ranked = np.unique(steps)
