@@ -1,7 +1,8 @@
 """`pearl` — the posterior-sampling comparison agent (PEARL-style, Rakelly et al. 2019): a
 context encoder (product of per-transition Gaussians) whose latent z, sampled once per
 episode, conditions feed-forward policy and critic. No privileged information: the RL loss
-plus β·KL(q(z | context) ‖ N(0, I)) with β = `network.pearl_kl`. Trained off-policy."""
+plus β·KL(q(z | context) ‖ N(0, I)) with β = `network.pearl_kl`, each step's KL counted only
+above `network.pearl_free_nats`. Trained off-policy."""
 from __future__ import annotations
 
 import jax
