@@ -42,6 +42,8 @@ class Args(ExperimentArgs):
     learner: str = "svg0"
     """an off-policy learner (the PEARL-style agent needs one)"""
     episodes_per_trial: int = 3
+    pearl_free_nats: float | None = None
+    """the PEARL-style agent's free nats (None: network.pearl_free_nats' default)"""
 
     quick_tasks, full_tasks = 256, 1000  # evaluation trials
 
@@ -59,9 +61,15 @@ class Args(ExperimentArgs):
 def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "episodes_per_trial")
+    if args.pearl_free_nats is not None and args.pearl_free_nats < 0:
+        raise ValueError(f"pearl_free_nats must be >= 0, got {args.pearl_free_nats}")
     # the full validation batch of the earlier preset: adaptation is measured on it too
-    return [args.config(args.env, args.learner, agent=agent, num_eval_envs=256,
-                        episodes_per_trial=args.episodes_per_trial) for agent in args.agents]
+    out = [args.config(args.env, args.learner, agent=agent, num_eval_envs=256,
+                       episodes_per_trial=args.episodes_per_trial) for agent in args.agents]
+    if args.pearl_free_nats is None:
+        return out
+    return [c.replace(network=dataclasses.replace(c.network, pearl_free_nats=args.pearl_free_nats))
+            if c.agent == "pearl" else c for c in out]
 
 
 def episode_returns(rewards: np.ndarray, episodes: int) -> np.ndarray:
