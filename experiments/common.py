@@ -132,6 +132,9 @@ class Trained:
     wall_s: float
     compile_s: float = 0.0
     """of wall_s, the compilation (before the first env step)"""
+    grad_norm: np.ndarray | None = None
+    """[seeds, chunks], the RL update's global gradient norm (before any clip), mean over
+    the chunk's iterations"""
 
     @functools.cached_property
     def trials(self):
@@ -168,10 +171,12 @@ def _trained(config: TrainConfig, trainer: Trainer, state, metrics, evaluation,
         warnings.simplefilter("ignore", RuntimeWarning)
         train_return = np.nanmean(np.asarray(metrics["train_return"], np.float64), axis=-1)
     params = jax.vmap(trainer.learner.acting_params)(state.learner)
+    grad_norm = metrics.get("grad_norm")
     return Trained(config=config, trainer=trainer, params=params, env_steps=env_steps,
                    train_return=train_return,
                    validation_return=np.asarray(evaluation["validation_return"], np.float64),
-                   wall_s=wall_s)
+                   wall_s=wall_s, grad_norm=None if grad_norm is None else
+                   np.asarray(grad_norm, np.float64).mean(-1))
 
 
 def train_in_one_program(config: TrainConfig, field: str, values: Sequence[float],

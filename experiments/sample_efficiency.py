@@ -10,7 +10,7 @@ env steps (and wall time) at which the validation return first reaches `target_r
 Wall time excludes compilation and is spread evenly over the run's chunks (every chunk does
 the same work; SVG(0)'s first chunk is cheaper by its `min_replay` steps without learning).
 Writes sample_efficiency_curves.csv (learner, seed, env_steps, wall_s, validation_return,
-train_return), sample_efficiency.csv (one row per learner, see `summary`) and
+train_return, grad_norm), sample_efficiency.csv (one row per learner, see `summary`) and
 sample_efficiency.png.
 
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per learner); `--preset
@@ -34,7 +34,7 @@ from experiments.common import (
 )
 
 CURVE_COLUMNS = ("learner", "seed", "env_steps", "wall_s", "validation_return",
-                 "train_return")
+                 "train_return", "grad_norm")
 COLUMNS = ("learner", "n_seeds", "env_steps", "run_s", "compile_s", "steps_to_target",
            "wall_to_target", "seeds_reaching_target", "seed_steps_to_target_mean",
            "seed_steps_to_target_se", "last_mean", "last_se", "last_max_rel_dev",
@@ -61,6 +61,10 @@ class Args(ExperimentArgs):
     """SVG(0)'s target networks, polyak or periodic (default: the preset's)"""
     svg0_burn_in: int | None = None
     """SVG(0)'s burn-in steps before each replayed sequence (default: the preset's)"""
+    ppo_normalize_values: bool | None = None
+    """PPO with value-target normalisation (default: the preset's, off)"""
+    ppo_clip_per_module: bool | None = None
+    """PPO clipping the policy's, critic's and belief's gradient norms apart (default: off)"""
     curve_points: int = 20
 
     quick_tasks, full_tasks = 256, 1000  # final validation trials
@@ -72,15 +76,18 @@ def configs(args: Args) -> list:
         raise ValueError(f"svg0_replay_ratio must be positive, got {args.svg0_replay_ratio}")
     if not 0.0 < args.last_fraction <= 1.0:
         raise ValueError(f"last_fraction must be in (0, 1], got {args.last_fraction}")
-    svg0 = {name: value for name, value in (
-        ("replay_ratio", args.svg0_replay_ratio), ("twin_critics", args.svg0_twin_critics),
-        ("target_update", args.svg0_target_update), ("burn_in", args.svg0_burn_in))
-        if value is not None}
+    changes = {"svg0": (("replay_ratio", args.svg0_replay_ratio),
+                        ("twin_critics", args.svg0_twin_critics),
+                        ("target_update", args.svg0_target_update),
+                        ("burn_in", args.svg0_burn_in)),
+               "ppo": (("normalize_values", args.ppo_normalize_values),
+                       ("clip_per_module", args.ppo_clip_per_module))}
     out = []
     for learner in args.learners:
         config = args.config(args.env, learner, agent=args.agent, num_eval_envs=256)
-        if learner == "svg0" and svg0:
-            config = config.replace(learner=config.learner.replace(**svg0))  # validates
+        given = {name: value for name, value in changes.get(learner, ()) if value is not None}
+        if given:
+            config = config.replace(learner=config.learner.replace(**given))  # validates
         out.append(config)
     return out
 
@@ -122,7 +129,8 @@ def curve_rows(trained, learner: str) -> list[dict]:
     walls = chunk_walls(trained)
     return [dict(learner=learner, seed=seed, env_steps=int(s), wall_s=float(walls[i]),
                  validation_return=float(trained.validation_return[seed, i]),
-                 train_return=float(trained.train_return[seed, i]))
+                 train_return=float(trained.train_return[seed, i]),
+                 grad_norm=float(trained.grad_norm[seed, i]))
             for seed in range(trained.validation_return.shape[0])
             for i, s in enumerate(trained.env_steps)]
 

@@ -401,6 +401,16 @@ def test_adaptation_sets_free_nats_on_the_pearl_agent_only():
         configs(Args(pearl_free_nats=-1.0))
 
 
+def test_sample_efficiency_gives_each_learner_its_own_options():
+    from experiments.sample_efficiency import Args, configs
+    ppo, svg0 = configs(Args(preset="cpu", ppo_normalize_values=True, ppo_clip_per_module=True,
+                             svg0_burn_in=4))
+    assert (ppo.learner.normalize_values, ppo.learner.clip_per_module) == (True, True)
+    assert svg0.learner.burn_in == 4 and not hasattr(svg0.learner, "clip_per_module")
+    ppo, _ = configs(Args(preset="cpu"))
+    assert (ppo.learner.normalize_values, ppo.learner.clip_per_module) == (False, False)
+
+
 def test_experiment_cli_keeps_earlier_results_unless_told_to_overwrite(tmp_path):
     (tmp_path / "bandit_results.csv").write_text("method\nkept\n")
     result = subprocess.run([sys.executable, "-m", "experiments.bandit", "--out", str(tmp_path),

@@ -109,6 +109,42 @@ def with_belief_optimizer(optimizer: optax.GradientTransformation, agent, networ
     return optax.multi_transform({"rl": optimizer, "belief": belief}, labels)
 
 
+# the critic's own layers, by module name (agents/agent.py, belief.py, factored.py: the
+# factored head's arm embedding feeds only the critic)
+CRITIC_MODULES = ("critic_torso", "critic_core", "critic_head", "ib_critic", "value",
+                  "factor_embed")
+
+
+def module_group(path: tuple[str, ...], belief_modules: tuple[str, ...]) -> str:
+    """The group of the parameter at `path` in the agent's `params`: `belief` (the separate
+    belief network), `critic` (layers only the critic uses) or `policy` (the rest: the
+    policy's layers and any torso that policy and critic share)."""
+    if path[0] in belief_modules:
+        return "belief"
+    return "critic" if any(name in CRITIC_MODULES for name in path) else "policy"
+
+
+def clip_per_module(max_norm: float, agent,
+                    agent_path: Callable[[Any], Any] = lambda params: params
+                    ) -> optax.GradientTransformation:
+    """`clip_by_global_norm(max_norm)` applied to the policy's, the critic's and the belief
+    network's gradients apart (`module_group`), so that a large value-loss gradient does not
+    shrink the policy's and the belief's steps as one global clip does (optax has no grouped
+    clip; `multi_transform` over clips is one)."""
+    modules = agent.traits.belief_modules
+
+    def labels(params):
+        label = jax.tree.map(lambda _: "policy", params)
+        agent_labels = agent_path(label)
+        agent_labels["params"] = jax.tree_util.tree_map_with_path(
+            lambda path, _: module_group(tuple(k.key for k in path), modules),
+            agent_labels["params"])
+        return label
+
+    clip = optax.clip_by_global_norm(max_norm)
+    return optax.multi_transform({"policy": clip, "critic": clip, "belief": clip}, labels)
+
+
 _REGISTRY: dict[str, type[LearnerConfig]] = {}
 
 

@@ -17,7 +17,7 @@ import optax
 from belief_jax import obs_norm, value_norm
 from belief_jax.agents import Agent, policy_distribution
 from belief_jax.agents.config import NetworkConfig
-from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
+from belief_jax.learners.base import LearnerConfig, clip_per_module, register, with_belief_optimizer
 from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae, weighted_mean
 from belief_jax.parallel import shard_envs
 from belief_jax.types import AgentOutput, Carry, Rollout, RolloutSpec, Transition
@@ -51,6 +51,9 @@ class PPOConfig(LearnerConfig):
     learning_rate: float = 3e-4
     max_grad_norm: float = 0.5
     normalize_advantages: bool = True
+    clip_per_module: bool = False
+    """clip the gradient norms of the policy, the critic and the belief network apart, each at
+    max_grad_norm (`base.clip_per_module`), instead of their global norm"""
     normalize_values: bool = False
     """the critic learns value targets scaled by their running mean and std (`value_norm`),
     so the value loss's share of the clipped gradient norm does not grow with the returns"""
@@ -95,10 +98,15 @@ class Minibatch(NamedTuple):
     targets: jax.Array     # [T, M]
 
 
+def make_clip(config: PPOConfig, agent: Agent) -> optax.GradientTransformation:
+    if config.clip_per_module:
+        return clip_per_module(config.max_grad_norm, agent)
+    return optax.clip_by_global_norm(config.max_grad_norm)
+
+
 def make_optimizer(config: PPOConfig, agent: Agent, network: NetworkConfig,
                    num_iterations: int) -> optax.GradientTransformation:
-    rl = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                     optax.adam(config.learning_rate, eps=1e-5))
+    rl = optax.chain(make_clip(config, agent), optax.adam(config.learning_rate, eps=1e-5))
     updates = num_iterations * config.num_epochs * config.num_minibatches
     return with_belief_optimizer(rl, agent, network, config.max_grad_norm, updates)
 
