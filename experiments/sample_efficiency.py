@@ -15,7 +15,7 @@ sample_efficiency.png.
 
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per learner); `--preset
 cpu` learns on a 2-core CPU (3 seeds; PPO 1.6M and SVG(0) 400k env steps per seed, about
-45 minutes); `--quick` is a smoke test (1 seed, 300k / 200k env steps)."""
+12 minutes); `--quick` is a smoke test (1 seed, 300k / 200k env steps)."""
 from __future__ import annotations
 
 import dataclasses
