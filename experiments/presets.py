@@ -180,8 +180,8 @@ _EXPERIMENT_QUICK_STEPS = {"bandit": 300_000, "semicircle": 300_000, "numpad": 2
 
 # cpu: env steps per run in the experiments that have a cpu preset, sized to learn on a
 # 2-core CPU within about an hour for the whole experiment (3 vmapped seeds). Semicircle: PPO
-# first reaches a validation return of 90 near 1.9M env steps (mean of 3 seeds; 1.54M for the
-# first seed to); SVG(0) (at the experiments' replay ratio) near 0.36M.
+# first reaches a validation return of 90 near 1.9M env steps (mean curve of 3 seeds; the
+# first seed there at 1.54M); SVG(0) (at the experiments' replay ratio) near 0.36M.
 _EXPERIMENT_CPU_STEPS = {"bandit": {"ppo": 8_000_000},
                          "semicircle": {"ppo": 1_600_000, "svg0": 400_000},
                          "numpad": {"ppo": 12_000_000}}

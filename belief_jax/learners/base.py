@@ -99,14 +99,22 @@ def with_belief_optimizer(optimizer: optax.GradientTransformation, agent, networ
     belief = optax.chain(optax.clip_by_global_norm(max_grad_norm),
                          optax.adam(rate, eps=1e-5))
 
-    def labels(params):
-        label = jax.tree.map(lambda _: "rl", params)
-        agent_labels = agent_path(label)["params"]
-        for name in modules:
-            agent_labels[name] = jax.tree.map(lambda _: "belief", agent_labels[name])
-        return label
-
+    labels = agent_labels(lambda path: "belief" if path[0] in modules else "rl", "rl",
+                          agent_path)
     return optax.multi_transform({"rl": optimizer, "belief": belief}, labels)
+
+
+def agent_labels(label_of: Callable[[tuple[str, ...]], str], other: str,
+                 agent_path: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`multi_transform`'s labels: `label_of(path)` for each agent parameter (by its module
+    path under the agent's `params`), `other` for anything else in the learner's params."""
+    def labels(params):
+        label = jax.tree.map(lambda _: other, params)
+        variables = agent_path(label)
+        variables["params"] = jax.tree_util.tree_map_with_path(
+            lambda path, _: label_of(tuple(k.key for k in path)), variables["params"])
+        return label
+    return labels
 
 
 # the critic's own layers, by module name (agents/agent.py, belief.py, factored.py: the
@@ -132,15 +140,7 @@ def clip_per_module(max_norm: float, agent,
     shrink the policy's and the belief's steps as one global clip does (optax has no grouped
     clip; `multi_transform` over clips is one)."""
     modules = agent.traits.belief_modules
-
-    def labels(params):
-        label = jax.tree.map(lambda _: "policy", params)
-        agent_labels = agent_path(label)
-        agent_labels["params"] = jax.tree_util.tree_map_with_path(
-            lambda path, _: module_group(tuple(k.key for k in path), modules),
-            agent_labels["params"])
-        return label
-
+    labels = agent_labels(lambda path: module_group(path, modules), "policy", agent_path)
     clip = optax.clip_by_global_norm(max_norm)
     return optax.multi_transform({"policy": clip, "critic": clip, "belief": clip}, labels)
 
