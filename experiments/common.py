@@ -60,6 +60,11 @@ class ExperimentArgs:
     seed: int = 0
     overwrite: bool = False
     """replace results (CSV/PNG) already in --out; without it such an --out is refused"""
+    ppo_normalize_values: bool | None = None
+    """PPO with value-target normalisation (default: the preset's)"""
+    ppo_clip_per_module: bool | None = None
+    """PPO clipping the policy's, critic's and belief's gradient norms apart (default: the
+    preset's: on in cheetah_vel's cpu shape, off elsewhere)"""
 
     quick_tasks: ClassVar[int] = 256
     full_tasks: ClassVar[int] = 1000
@@ -103,6 +108,11 @@ class ExperimentArgs:
             return self.cpu_steps
         return self.total_env_steps or experiment_steps(env, learner, self.size)
 
+    def _ppo_changes(self, learner: str) -> dict:
+        given = {"normalize_values": self.ppo_normalize_values,
+                 "clip_per_module": self.ppo_clip_per_module}
+        return {k: v for k, v in given.items() if v is not None} if learner == "ppo" else {}
+
     def config(self, env: str, learner: str, steps: int | None = None,
                num_envs: int | None = None, **changes) -> TrainConfig:
         """The env's preset for `learner`, sized to `steps` (default `self.steps`) with this
@@ -111,7 +121,8 @@ class ExperimentArgs:
         shape = "cpu" if self.size == "cpu" and has_cpu_shape(env) else self.small
         base = preset(env, learner, shape)
         base = base.replace(learner=base.learner.replace(
-            **experiment_learner_changes(env, learner, self.size)))
+            **{**experiment_learner_changes(env, learner, self.size),
+               **self._ppo_changes(learner)}))
         changes = {"seed": self.seed, "num_seeds": self.seeds,
                    "num_eval_envs": min(base.num_eval_envs, 64 if self.small else 256),
                    **changes}

@@ -61,10 +61,6 @@ class Args(ExperimentArgs):
     """SVG(0)'s target networks, polyak or periodic (default: the preset's)"""
     svg0_burn_in: int | None = None
     """SVG(0)'s burn-in steps before each replayed sequence (default: the preset's)"""
-    ppo_normalize_values: bool | None = None
-    """PPO with value-target normalisation (default: the preset's, off)"""
-    ppo_clip_per_module: bool | None = None
-    """PPO clipping the policy's, critic's and belief's gradient norms apart (default: off)"""
     curve_points: int = 20
 
     quick_tasks, full_tasks = 256, 1000  # final validation trials
@@ -79,9 +75,7 @@ def configs(args: Args) -> list:
     changes = {"svg0": (("replay_ratio", args.svg0_replay_ratio),
                         ("twin_critics", args.svg0_twin_critics),
                         ("target_update", args.svg0_target_update),
-                        ("burn_in", args.svg0_burn_in)),
-               "ppo": (("normalize_values", args.ppo_normalize_values),
-                       ("clip_per_module", args.ppo_clip_per_module))}
+                        ("burn_in", args.svg0_burn_in))}
     out = []
     for learner in args.learners:
         config = args.config(args.env, learner, agent=args.agent, num_eval_envs=256)

@@ -145,7 +145,7 @@ def test_presets_by_size():
 def test_mjx_bodies_cpu_presets_have_a_shape_of_their_own():
     """cpu trains the quick shape longer, except where that shape is too small to learn in:
     cheetah_vel's cpu preset keeps the env's 200-step episodes, with more envs, value and
-    observation normalisation, and the experiments build it too."""
+    observation normalisation and the per-module clip, and the experiments build it too."""
     from experiments.train import parse
     from experiments.velocity_trials import Args, configs
     quick, _, _ = parse(["--env", "cheetah_vel", "--quick"])
@@ -154,6 +154,7 @@ def test_mjx_bodies_cpu_presets_have_a_shape_of_their_own():
     assert cpu.env_kwargs == {} and cpu.total_env_steps == 8_000_000
     assert (cpu.learner.num_envs, cpu.learner.rollout_length) == (64, 50)
     assert cpu.learner.normalize_values and not quick.learner.normalize_values
+    assert cpu.learner.clip_per_module and not quick.learner.clip_per_module
     assert cpu.network.normalize_observations and not quick.network.normalize_observations
     assert cpu.iterations_per_chunk == 50
     ant, _, _ = parse(["--env", "quadruped_semicircle", "--preset", "cpu"])
