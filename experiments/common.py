@@ -64,7 +64,10 @@ class ExperimentArgs:
     """PPO with value-target normalisation (default: the preset's)"""
     ppo_clip_per_module: bool | None = None
     """PPO clipping the policy's, critic's and belief's gradient norms apart (default: the
-    preset's: on in cheetah_vel's cpu shape, off elsewhere)"""
+    preset's: on in the brax bodies' cpu shapes, off elsewhere)"""
+    svg0_target_update: str | None = None
+    """SVG(0)'s target networks, polyak or periodic (default: the preset's: polyak, but
+    periodic on the bandit)"""
 
     quick_tasks: ClassVar[int] = 256
     full_tasks: ClassVar[int] = 1000
@@ -108,10 +111,12 @@ class ExperimentArgs:
             return self.cpu_steps
         return self.total_env_steps or experiment_steps(env, learner, self.size)
 
-    def _ppo_changes(self, learner: str) -> dict:
-        given = {"normalize_values": self.ppo_normalize_values,
-                 "clip_per_module": self.ppo_clip_per_module}
-        return {k: v for k, v in given.items() if v is not None} if learner == "ppo" else {}
+    def _learner_flags(self, learner: str) -> dict:
+        """The learner fields given by this experiment's --ppo-* / --svg0-* flags."""
+        given = {"ppo": {"normalize_values": self.ppo_normalize_values,
+                         "clip_per_module": self.ppo_clip_per_module},
+                 "svg0": {"target_update": self.svg0_target_update}}.get(learner, {})
+        return {k: v for k, v in given.items() if v is not None}
 
     def config(self, env: str, learner: str, steps: int | None = None,
                num_envs: int | None = None, **changes) -> TrainConfig:
@@ -122,7 +127,7 @@ class ExperimentArgs:
         base = preset(env, learner, shape)
         base = base.replace(learner=base.learner.replace(
             **{**experiment_learner_changes(env, learner, self.size),
-               **self._ppo_changes(learner)}))
+               **self._learner_flags(learner)}))
         changes = {"seed": self.seed, "num_seeds": self.seeds,
                    "num_eval_envs": min(base.num_eval_envs, 64 if self.small else 256),
                    **changes}
@@ -246,6 +251,12 @@ def trials_after_training(configs, num_tasks: int, key: jax.Array, log=print):
             belief = np.asarray(jax.jit(jax.vmap(trained.trainer.validation.belief_over))(
                 trained.params, actor, transitions))
         yield trained, tasks, transitions, belief
+
+
+def with_train_time(rows: list[dict], trained: Trained) -> list[dict]:
+    """Summary rows of a trained agent with its training's wall time (compilation included),
+    so that a result and what it cost stay together in one CSV."""
+    return [{**row, "train_s": round(trained.wall_s, 1)} for row in rows]
 
 
 def write_trials(out: Path, name: str, summary_columns: Sequence[str], summary: list[dict],

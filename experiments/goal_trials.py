@@ -36,13 +36,14 @@ from experiments.common import (
     per_episode,
     random_policy_trials,
     trials_after_training,
+    with_train_time,
     write_trials,
 )
 
 ENV = "quadruped_semicircle"
 SUMMARY_COLUMNS = ("agent", "episode", "reach_rate_mean", "reach_rate_se", "min_distance_mean",
                    "min_distance_se", "travel_mean", "travel_se", "return_mean", "return_se",
-                   "n_tasks", "n_seeds")
+                   "n_tasks", "n_seeds", "train_s")
 TRACE_COLUMNS = ("agent", "trial", "t", "episode", "x", "y", "goal_x", "goal_y", "belief_x",
                  "belief_y")
 
@@ -125,9 +126,10 @@ def run(args: Args, log=print) -> dict[str, Path]:
             traces += trace_rows("random", obs[..., :2], goals, None, env.episode_length,
                                  args.plot_trials)
         xy = np.asarray(transitions.inputs.obs[..., :2], np.float64)
-        summary += summary_rows(config.agent, np.asarray(transitions.reward, np.float64),
-                                np.asarray(transitions.action, np.float64), xy, goals, env,
-                                episodes, config.num_seeds)
+        summary += with_train_time(summary_rows(
+            config.agent, np.asarray(transitions.reward, np.float64),
+            np.asarray(transitions.action, np.float64), xy, goals, env, episodes,
+            config.num_seeds), trained)
         traces += trace_rows(config.agent, xy, goals, belief, env.episode_length,
                              args.plot_trials)
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: goal reached in "

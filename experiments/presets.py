@@ -16,7 +16,8 @@ SIZES = ("quick", "cpu", "full")
 # Bandit: rewards come every pull, and a low γλ keeps the variance of advantages built from
 # 0/1 rewards small; the belief agent's feed-forward policy acts on a sufficient statistic.
 # SVG(0) on the bandit: λ = 0.5 keeps the variance of Retrace targets built from 0/1 rewards
-# low; α starts high (explore while Q is still flat) and anneals slowly to a low entropy.
+# low; α starts high (explore while Q is still flat) and anneals slowly to a low entropy;
+# periodic target copies, with which it was tuned (Polyak, the learner's default, is untried).
 # PPO on the bandit: γ = 0.97 (γ = 0.9 caps even the Gittins policy near 83.9 of its 85.4) and
 # 64 envs per iteration (4x the gradient steps per env step of 256).
 _LEARNERS: dict[str, dict[str, LearnerConfig]] = {
@@ -25,7 +26,7 @@ _LEARNERS: dict[str, dict[str, LearnerConfig]] = {
                          gamma=0.97, gae_lambda=0.9, learning_rate=1e-3, max_grad_norm=100.0),
         "svg0": SVGConfig(gamma=0.9, retrace_lambda=0.5, learning_rate=1e-3,
                           replay_ratio=0.01, tune_alpha=True, alpha=0.1, target_entropy=0.5,
-                          alpha_learning_rate=1e-4)},
+                          alpha_learning_rate=1e-4, target_update="periodic")},
 }
 # The bandit's belief agent (SPEC §3.3-3.5): a Beta belief per arm, learned with its own
 # optimiser from chrono-initialised gates and reward-split action inputs; a factored policy
@@ -78,6 +79,13 @@ _FULL_SCALE = 4
 _FULL_STEPS = 50_000_000
 
 
+# SVG(0) on the brax bodies, in the bodies' cpu shapes (64 envs of 200-step episodes,
+# observation normalisation): 2 gradient steps per 100 env steps (a third of semicircle's
+# cpu ratio: each gradient step replays 32 x 20 steps through both LSTMs, and on a 2-core
+# CPU the ratio sets the wall time), 1M env steps; cheetah_vel with PPO's gamma 0.95.
+_SVG_BODY = {"replay_ratio": 0.02}
+_SVG_BODY_STEPS = 1_000_000
+
 # cpu: the shape of an env whose quick shape is too small to learn in (an env without an
 # entry trains its quick shape for longer). cheetah_vel: the env's own 200-step episodes, 64
 # envs; value normalisation (returns near -500 per trial otherwise set the scale of the
@@ -92,19 +100,25 @@ _FULL_STEPS = 50_000_000
 # second-episode |v_x - v*| fell from 0.47 (global clip) to 0.16, the oracle's from 0.92 to
 # 0.22 (README, cheetah_vel: velocity trials).
 _CPU = {
-    "cheetah_vel": _Quick(steps={"ppo": 8_000_000}, num_envs=64, num_eval_envs=32,
+    "cheetah_vel": _Quick(steps={"ppo": 8_000_000, "svg0": _SVG_BODY_STEPS},
+                          num_envs=64, num_eval_envs=32,
                           learner_changes={"ppo": {"rollout_length": 50, "num_epochs": 8,
                                                    "num_minibatches": 8, "gamma": 0.95,
                                                    "normalize_values": True,
-                                                   "clip_per_module": True}},
+                                                   "clip_per_module": True},
+                                           "svg0": {**_SVG_BODY, "gamma": 0.95}},
                           network_changes={"normalize_observations": True},
                           iterations_per_chunk=50),
     # quadruped_semicircle: the env's 200-step episodes (a goal 1 m away is out of reach in
     # the quick preset's 50), 64 envs, value and observation normalisation as cheetah_vel;
     # the control preset's gamma 0.99 and 4 x 4 minibatches (a sparse reward, seen rarely).
-    "quadruped_semicircle": _Quick(steps={"ppo": 8_000_000}, num_envs=64, num_eval_envs=32,
+    "quadruped_semicircle": _Quick(steps={"ppo": 8_000_000, "svg0": _SVG_BODY_STEPS},
+                                   num_envs=64, num_eval_envs=32,
+                                   env_kwargs={"ctrl_cost": 0.01},
                                    learner_changes={"ppo": {"rollout_length": 50,
-                                                            "normalize_values": True}},
+                                                            "normalize_values": True,
+                                                            "clip_per_module": True},
+                                                    "svg0": _SVG_BODY},
                                    network_changes={"normalize_observations": True},
                                    iterations_per_chunk=50),
     # numpad: 200-step episodes (in the quick preset's 100 a uniformly random policy lights

@@ -57,8 +57,6 @@ class Args(ExperimentArgs):
     semicircle far slower per env step)"""
     svg0_twin_critics: bool | None = None
     """SVG(0) with twin critics (default: the preset's)"""
-    svg0_target_update: str | None = None
-    """SVG(0)'s target networks, polyak or periodic (default: the preset's)"""
     svg0_burn_in: int | None = None
     """SVG(0)'s burn-in steps before each replayed sequence (default: the preset's)"""
     curve_points: int = 20
@@ -74,7 +72,6 @@ def configs(args: Args) -> list:
         raise ValueError(f"last_fraction must be in (0, 1], got {args.last_fraction}")
     changes = {"svg0": (("replay_ratio", args.svg0_replay_ratio),
                         ("twin_critics", args.svg0_twin_critics),
-                        ("target_update", args.svg0_target_update),
                         ("burn_in", args.svg0_burn_in))}
     out = []
     for learner in args.learners:

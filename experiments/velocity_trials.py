@@ -36,12 +36,13 @@ from experiments.common import (
     per_episode,
     random_policy_trials,
     trials_after_training,
+    with_train_time,
     write_trials,
 )
 
 ENV = "cheetah_vel"
 SUMMARY_COLUMNS = ("agent", "episode", "abs_error_mean", "abs_error_se", "return_mean",
-                   "return_se", "n_tasks", "n_seeds")
+                   "return_se", "n_tasks", "n_seeds", "train_s")
 TRACE_COLUMNS = ("agent", "trial", "t", "episode", "v_target", "v_x", "belief_v",
                  "belief_std")
 
@@ -112,9 +113,10 @@ def run(args: Args, log=print) -> dict[str, Path]:
                                                        jax.random.fold_in(key, 4),
                                                        episodes * env.episode_length)
             summary += summary_rows("random", rewards, actions, env, episodes, 1)
-        summary += summary_rows(config.agent, np.asarray(transitions.reward, np.float64),
-                                np.asarray(transitions.action, np.float64), env, episodes,
-                                config.num_seeds)
+        summary += with_train_time(summary_rows(
+            config.agent, np.asarray(transitions.reward, np.float64),
+            np.asarray(transitions.action, np.float64), env, episodes, config.num_seeds),
+            trained)
         traces += trace_rows(config.agent, transitions, belief, env.body.q_size,
                              env.episode_length, args.plot_trials)
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: |v_x - v*| "

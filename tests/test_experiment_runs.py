@@ -129,6 +129,9 @@ def test_velocity_trials(tmp_path):
     assert [(r["agent"], r["episode"]) for r in rows] == [
         (a, e) for a in ("random", "belief", "oracle") for e in (1, 2)]
     assert all(r["abs_error_mean"] > 0 for r in rows)
+    # each trained agent's training time beside its result; the random policy has none
+    assert all(r["train_s"] > 0 for r in rows if r["agent"] != "random")
+    assert all(r["train_s"] == "" for r in rows if r["agent"] == "random")
     traces = read_csv(paths["trials"])
     belief = [r for r in traces if r["agent"] == "belief"]
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_v"]) for r in belief)
@@ -150,6 +153,7 @@ def test_goal_trials(tmp_path):
     assert [(r["agent"], r["episode"]) for r in rows] == [
         (a, e) for a in ("random", "belief") for e in (1, 2)]
     assert all(0 <= r["reach_rate_mean"] <= 1 and r["min_distance_mean"] > 0 for r in rows)
+    assert [r["train_s"] > 0 for r in rows if r["agent"] == "belief"] == [True, True]
     traces = read_csv(paths["trials"])
     belief = [r for r in traces if r["agent"] == "belief"]
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_x"]) for r in belief)

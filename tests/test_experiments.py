@@ -325,7 +325,12 @@ def test_sample_efficiency_passes_svg0_options_to_svg0_alone():
     assert ppo.learner.name == "ppo"
     default = sample_efficiency.configs(sample_efficiency.Args(quick=True))[1].learner
     assert (default.twin_critics, default.target_update, default.burn_in) == (
-        False, "periodic", 0)
+        False, "polyak", 0)
+    # the common flag reaches every experiment's SVG(0), and PPO ignores it
+    from experiments import adaptation
+    for config in adaptation.configs(adaptation.Args(quick=True,
+                                                     svg0_target_update="periodic")):
+        assert config.learner.target_update == "periodic"
 
 
 def test_velocity_summary_recovers_the_tracking_error_from_the_reward():

@@ -67,8 +67,10 @@ class SVGConfig(LearnerConfig):
     retrace_lambda: float = 1.0
     learning_rate: float = 3e-4
     max_grad_norm: float = 40.0
-    target_update: str = "periodic"
-    """polyak or periodic"""
+    target_update: str = "polyak"
+    """polyak (the default: on semicircle, 3 seeds, its validation return reached 90 in 22%
+    fewer env steps, swung 14.8% over the run's last 20% against 22.5%, and ended at 86.3
+    against 73.5 with periodic copies; README, Sample efficiency) or periodic"""
     target_period: int = 100
     """gradient steps between target-network copies (periodic)"""
     polyak_tau: float = 0.005
