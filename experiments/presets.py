@@ -114,10 +114,8 @@ _CPU = {
     # the control preset's gamma 0.99 and 4 x 4 minibatches (a sparse reward, seen rarely).
     "quadruped_semicircle": _Quick(steps={"ppo": 8_000_000, "svg0": _SVG_BODY_STEPS},
                                    num_envs=64, num_eval_envs=32,
-                                   env_kwargs={"ctrl_cost": 0.01},
                                    learner_changes={"ppo": {"rollout_length": 50,
-                                                            "normalize_values": True,
-                                                            "clip_per_module": True},
+                                                            "normalize_values": True},
                                                     "svg0": _SVG_BODY},
                                    network_changes={"normalize_observations": True},
                                    iterations_per_chunk=50),
