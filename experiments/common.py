@@ -64,7 +64,7 @@ class ExperimentArgs:
     """PPO with value-target normalisation (default: the preset's)"""
     ppo_clip_per_module: bool | None = None
     """PPO clipping the policy's, critic's and belief's gradient norms apart (default: the
-    preset's: on in the brax bodies' cpu shapes, off elsewhere)"""
+    preset's: on in cheetah_vel's cpu shape, off elsewhere)"""
     svg0_target_update: str | None = None
     """SVG(0)'s target networks, polyak or periodic (default: the preset's: polyak, but
     periodic on the bandit)"""

@@ -326,7 +326,7 @@ def test_sample_efficiency_passes_svg0_options_to_svg0_alone():
     default = sample_efficiency.configs(sample_efficiency.Args(quick=True))[1].learner
     assert (default.twin_critics, default.target_update, default.burn_in) == (
         False, "polyak", 0)
-    # the common flag reaches every experiment's SVG(0), and PPO ignores it
+    # the common flag reaches the SVG(0) of other experiments too (adaptation's agents)
     from experiments import adaptation
     for config in adaptation.configs(adaptation.Args(quick=True,
                                                      svg0_target_update="periodic")):
