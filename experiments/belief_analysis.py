@@ -39,7 +39,6 @@ from experiments.common import (
     validation_trials,
     write_csv,
 )
-from experiments.presets import preset
 
 LOGLIK_COLUMNS = ("env", "t", "log_likelihood_mean", "log_likelihood_se", "n_tasks")
 DISCOVERY_COLUMNS = ("tile", "offset", "log_likelihood_mean", "log_likelihood_se", "n_trials")
@@ -66,7 +65,7 @@ def configs(args: Args) -> list:
     names = args.envs or (("bandit", "semicircle", "numpad") if args.small else envs.names())
     # the preset's validation batch: the belief is scored on it during training
     out = [args.config(env, args.learner, agent="belief",
-                       num_eval_envs=preset(env, args.learner, args.small).num_eval_envs)
+                       num_eval_envs=args.base(env, args.learner).num_eval_envs)
            for env in names]
     for config in out:
         validate(config)

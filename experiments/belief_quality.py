@@ -211,7 +211,7 @@ def config_for(args: Args):
     # quick: 64 envs give 4x the updates per env step of the preset's 256
     return args.config(args.env, args.learner, num_envs=args.num_envs or
                        (64 if args.small else None), agent=args.agent,
-                       num_eval_envs=preset(args.env, args.learner, args.small).num_eval_envs)
+                       num_eval_envs=args.base(args.env, args.learner).num_eval_envs)
 
 
 def run(args: Args, log=print) -> dict[str, Path]:

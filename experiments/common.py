@@ -118,16 +118,22 @@ class ExperimentArgs:
                  "svg0": {"target_update": self.svg0_target_update}}.get(learner, {})
         return {k: v for k, v in given.items() if v is not None}
 
+    def base(self, env: str, learner: str) -> TrainConfig:
+        """The env's preset for `learner` in this experiment's shape, before sizing: build a
+        variant's network from `base(...).network` so that it keeps the shape's changes (the
+        cpu shape's observation normalisation; the quick preset's network has none)."""
+        # the cpu preset's own shape where the env has one (cheetah_vel), else the quick shape
+        shape = "cpu" if self.size == "cpu" and has_cpu_shape(env) else self.small
+        base = preset(env, learner, shape)
+        return base.replace(learner=base.learner.replace(
+            **{**experiment_learner_changes(env, learner, self.size),
+               **self._learner_flags(learner)}))
+
     def config(self, env: str, learner: str, steps: int | None = None,
                num_envs: int | None = None, **changes) -> TrainConfig:
         """The env's preset for `learner`, sized to `steps` (default `self.steps`) with this
         experiment's seeds and a validation batch that keeps each chunk's evaluation cheap."""
-        # the cpu preset's own shape where the env has one (cheetah_vel), else the quick shape
-        shape = "cpu" if self.size == "cpu" and has_cpu_shape(env) else self.small
-        base = preset(env, learner, shape)
-        base = base.replace(learner=base.learner.replace(
-            **{**experiment_learner_changes(env, learner, self.size),
-               **self._learner_flags(learner)}))
+        base = self.base(env, learner)
         changes = {"seed": self.seed, "num_seeds": self.seeds,
                    "num_eval_envs": min(base.num_eval_envs, 64 if self.small else 256),
                    **changes}

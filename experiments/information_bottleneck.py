@@ -26,7 +26,6 @@ from experiments.common import (
     train_in_one_program,
     write_sweep,
 )
-from experiments.presets import preset
 
 TARGETS = ("belief", "policy", "critic")
 
@@ -58,7 +57,7 @@ def configs(args: Args) -> list:
         raise ValueError(f"betas must be >= 0, got {list(args.betas)}")
     args.validate()
     check_positive(args, "num_train_tasks")
-    network = preset(args.env, args.learner, args.small).network
+    network = args.base(args.env, args.learner).network
     return [args.config(args.env, args.learner, agent="belief",
                         network=dataclasses.replace(network, **{f"ib_{args.target}": beta},
                                                     ib_eval_mean=not args.eval_sample),

@@ -20,7 +20,6 @@ import dataclasses
 from pathlib import Path
 
 from experiments.common import ExperimentArgs, check_positive, cli, run_sweep, write_sweep
-from experiments.presets import preset
 
 SUPERVISION = ("none", "task_id", "embedding")
 
@@ -46,7 +45,7 @@ def variants(args: Args) -> list:
     check_positive(args, "num_train_tasks")
     out = []
     for env in args.envs:
-        base = preset(env, args.learner, args.small)
+        base = args.base(env, args.learner)
         for name in args.supervision:
             network = dataclasses.replace(base.network, task_info_target="task_id"
                                           if name == "task_id" else "embedding")

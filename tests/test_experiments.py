@@ -1,6 +1,7 @@
 """Experiments: bandit baselines against an independent numpy implementation, the exact
 posterior's log loss against scipy, the alignment of counts with what the belief has seen,
 and the CSV/PNG outputs of tiny runs."""
+import dataclasses
 import math
 import subprocess
 import sys
@@ -483,3 +484,18 @@ def test_numpad_tiles_row_against_a_count_by_hand():
     assert (row["reached_1"], row["reached_2"], row["reached_4"]) == (5 / 6, 3 / 6, 2 / 6)
     assert row["n_trials"] == 3 and row["n_seeds"] == 2
 
+
+
+def test_supervision_variants_keep_the_cpu_shape_of_cheetah_vel():
+    """Each supervision variant is the cpu shape's network (observation normalisation on)
+    with only the belief target changed; building it from the quick preset's network had
+    silently dropped the normalisation."""
+    from experiments.presets import preset
+    from experiments.supervision import Args, variants
+    args = Args(preset="cpu", envs=("cheetah_vel",), total_env_steps=100_000)
+    shape = preset("cheetah_vel", "ppo", "cpu").network
+    assert shape.normalize_observations
+    for (names, config), target in zip(variants(args), ("embedding", "task_id", "embedding"),
+                                       strict=True):
+        assert config.network == dataclasses.replace(shape, task_info_target=target), names
+        assert config.learner.clip_per_module and config.env_kwargs == {}
