@@ -33,6 +33,7 @@ def validate(config: TrainConfig) -> envs.MetaEnv:
         if length > trial_length:
             raise ValueError(f"{name}={length} is longer than a trial of {config.env!r} "
                              f"({trial_length} steps); valid: 1..{trial_length}")
+    config.learner.check_trial_length(trial_length)
     network = config.network
     if config.belief_exploration_envs:
         _validate_exploration(config)

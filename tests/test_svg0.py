@@ -295,3 +295,60 @@ def test_pearl_encoder_learns_from_the_critic_without_an_episode_start(train_z):
     grads = jax.grad(critic_loss)(state.learner.params)["agent"]["params"]["context"]
     norm = float(sum(jnp.abs(g).sum() for g in jax.tree.leaves(grads)))
     assert (norm > 0) == (train_z != "held"), norm
+
+
+def test_whole_trials_are_replayed_from_their_first_step_across_wraps():
+    """Each sampled sequence is one whole trial, from its first step, among the trials the
+    buffer holds entirely; every such trial is sampled (checked against the set of trials in
+    the last `capacity` steps, worked out from absolute times), also after the writes wrap
+    inside a trial."""
+    from belief_jax.replay import add_time_major, make_sequence_buffer, sample_whole_trials
+    num_envs, trial, chunk = 3, 6, 4
+    buffer = make_sequence_buffer(num_envs, trial, 64, 3 * 20, 2 * trial, whole_trials=True)
+    per_env = 18  # 20 cut to a multiple of the trial
+    item = {"time": jnp.zeros((), jnp.int32), "env": jnp.zeros((), jnp.int32)}
+    state = buffer.init(item)
+    sample = jax.jit(lambda s, k: sample_whole_trials(s, k, 64, trial))
+    for c in range(20):
+        time = jnp.arange(c * chunk, (c + 1) * chunk)
+        data = {"time": jnp.broadcast_to(time[:, None], (chunk, num_envs)),
+                "env": jnp.broadcast_to(jnp.arange(num_envs), (chunk, num_envs))}
+        state = add_time_major(buffer, state, data)
+        written = (c + 1) * chunk
+        if not bool(buffer.can_sample(state)):
+            assert written < 2 * trial
+            continue
+        expected = {(e, s) for e in range(num_envs) for s in range(0, written, trial)
+                    if s >= written - per_env and s + trial <= written}
+        got = set()
+        for k in range(4):
+            batch = sample(state, jax.random.key(k))  # [L, N]
+            times, rows = np.asarray(batch["time"]), np.asarray(batch["env"])
+            np.testing.assert_array_equal(times - times[0], np.arange(trial)[:, None]
+                                          * np.ones_like(times[0]))
+            assert np.all(rows == rows[0])
+            got |= set(zip(rows[0].tolist(), times[0].tolist(), strict=True))
+        assert got == expected, (written, got ^ expected)
+
+
+def test_whole_trial_replay_trains_pearl_from_trial_starts():
+    """With whole-trial replay, every replayed sequence of a training run starts a trial and
+    holds no other trial start, and the run stays finite; a sequence length other than the
+    trial's and a burn-in are refused before compiling."""
+    config = _tiny("pearl", "semicircle", replay_whole_trials=True)
+    config = config.replace(learner=config.learner.replace(sequence_length=20))
+    trainer = Trainer(config)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    iteration = jax.jit(trainer.iteration)
+    for _ in range(5):  # 25 steps per env: one whole trial of 20 stored
+        state, metrics = iteration(state)
+    assert float(metrics["learning"]) == 1.0 and np.isfinite(float(metrics["loss"]))
+    batch = trainer.learner._sample(state.learner.buffer, jax.random.key(1))
+    starts = np.asarray(batch.inputs.trial_start)
+    assert starts.shape == (20, 4) and starts[0].all() and not starts[1:].any()
+    from belief_jax.train import validate
+    with pytest.raises(ValueError, match="svg0.sequence_length=4 with svg0.replay_whole_trials "
+                                         "must be the trial's length; valid: 20"):
+        validate(_tiny("pearl", "semicircle", replay_whole_trials=True))
+    with pytest.raises(ValueError, match="svg0.burn_in=2 with svg0.replay_whole_trials"):
+        SVGConfig(sequence_length=20, burn_in=2, replay_whole_trials=True).validate()

@@ -61,6 +61,10 @@ class LearnerConfig(Validated):
         """Lengths that must fit in one trial, by full field name."""
         return {f"{self.name}.rollout_length": self.rollout_length}
 
+    def check_trial_length(self, trial_length: int) -> None:
+        """Raises ValueError where a field does not fit the env's trials (beyond
+        `trial_bounded_lengths`)."""
+
     def with_num_envs(self, num_envs: int) -> LearnerConfig:
         """This config with `num_envs` envs (and whatever must change with it)."""
         return dataclasses.replace(self, num_envs=num_envs)

@@ -27,7 +27,12 @@ from belief_jax.agents.config import NetworkConfig
 from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
 from belief_jax.losses import aux_and_ib_loss
 from belief_jax.parallel import shard_envs
-from belief_jax.replay import add_time_major, make_sequence_buffer, sample_time_major
+from belief_jax.replay import (
+    add_time_major,
+    make_sequence_buffer,
+    sample_time_major,
+    sample_whole_trials,
+)
 from belief_jax.types import AgentOutput, Rollout, RolloutSpec, Transition
 from belief_jax.validation import choice, non_negative, positive, unit_interval
 from envs.core import Discrete
@@ -52,6 +57,10 @@ class SVGConfig(LearnerConfig):
     """env steps per env between learning phases"""
     sequence_length: int = 20
     """length of replayed sequences; at most one trial"""
+    replay_whole_trials: bool = False
+    """replay whole trials from their first step (sequence_length must then be the trial's
+    length): every step's context from the trial's start is in the sequence, so a learned
+    encoder (pearl) gets gradient from all of it, not only from the sequence's share"""
     burn_in: int = 0
     """steps replayed before each sequence only to bring its stored recurrent state up to
     date with the current parameters (R2D2): no loss on them, no gradient through them"""
@@ -93,6 +102,9 @@ class SVGConfig(LearnerConfig):
         non_negative(self, "svg0.", "min_replay", "alpha", "burn_in")
         unit_interval(self, "svg0.", "gamma", "retrace_lambda")
         choice("svg0.target_update", self.target_update, TARGET_UPDATES)
+        if self.replay_whole_trials and self.burn_in:
+            raise ValueError(f"svg0.burn_in={self.burn_in} with svg0.replay_whole_trials: a "
+                             "whole trial starts from the initial state; set burn_in to 0")
         if self.replay_size < self.batch_size * self.replayed_length:
             raise ValueError(f"svg0.replay_size={self.replay_size} is smaller than one batch "
                              f"(svg0.batch_size x {self.replayed_name} = "
@@ -118,6 +130,15 @@ class SVGConfig(LearnerConfig):
 
     def trial_bounded_lengths(self) -> dict[str, int]:
         return {**super().trial_bounded_lengths(), self.replayed_name: self.replayed_length}
+
+    def check_trial_length(self, trial_length: int) -> None:
+        if self.replay_whole_trials and self.sequence_length != trial_length:
+            raise ValueError(f"svg0.sequence_length={self.sequence_length} with "
+                             f"svg0.replay_whole_trials must be the trial's length; valid: "
+                             f"{trial_length}")
+        if self.replay_whole_trials and self.replay_size // self.num_envs < trial_length:
+            raise ValueError(f"svg0.replay_size={self.replay_size} holds less than one trial "
+                             f"({trial_length} steps) per env")
 
     def scaled(self, factor: int) -> SVGConfig:
         return self.replace(num_envs=factor * self.num_envs,
@@ -172,7 +193,7 @@ class SVG0:
         self.alpha_optimizer = optax.adam(config.alpha_learning_rate)
         self.buffer = make_sequence_buffer(config.num_envs, config.replayed_length,
                                            config.batch_size, config.replay_size,
-                                           config.min_replay)
+                                           config.min_replay, config.replay_whole_trials)
         space = agent.action_space
         self.discrete = isinstance(space, Discrete)
         self.target_entropy = config.target_entropy if config.target_entropy is not None else (
@@ -329,7 +350,7 @@ class SVG0:
     def _gradient_step(self, state: SVGState, key: jax.Array) -> tuple[SVGState, dict]:
         sample_key, loss_key = jax.random.split(key)
         # the buffer is on every device; each computes the loss of its share of the batch
-        batch = shard_envs(sample_time_major(self.buffer, state.buffer, sample_key), 1)
+        batch = shard_envs(self._sample(state.buffer, sample_key), 1)
         grad_fn = jax.grad(self.loss, argnums=(0, 2), has_aux=True)
         (grads, alpha_grad), metrics = grad_fn(state.params, state.target_params,
                                                state.log_alpha, batch, loss_key)
@@ -346,6 +367,12 @@ class SVG0:
         return state._replace(params=params, target_params=target, opt_state=opt_state,
                               log_alpha=log_alpha, alpha_opt_state=alpha_opt_state,
                               num_updates=num_updates), metrics
+
+    def _sample(self, buffer, key: jax.Array) -> Transition:
+        cfg = self.config
+        if cfg.replay_whole_trials:
+            return sample_whole_trials(buffer, key, cfg.batch_size, cfg.sequence_length)
+        return sample_time_major(self.buffer, buffer, key)
 
     def _skip(self, state: SVGState, key: jax.Array) -> tuple[SVGState, dict]:
         metrics = jax.eval_shape(self._gradient_step, state, key)[1]
