@@ -34,11 +34,15 @@ def build(values_arg: str, steps: int, changes: list[str]):
     args = Args(preset="cpu", num_seeds=1, total_env_steps=steps, agents=("pearl",))
     config = args.config(args.env, args.learner, agent="pearl", num_eval_envs=256,
                          episodes_per_trial=3)
-    for change in changes:
+    for change in changes:  # any network.* or learner.* field, not only the sweepable ones
         field, text = change.split("=")
         group, _, name = field.partition(".")
         owner = config.network if group == "network" else config.learner
-        config = with_value(config, field, type(getattr(owner, name))(text))
+        kind = type(getattr(owner, name))
+        value = text == "True" if kind is bool else kind(text)
+        changed = dataclasses.replace(owner, **{name: value})
+        config = (config.replace(network=changed) if group == "network"
+                  else config.replace(learner=changed))
     return config, [float(v) for v in values_arg.split(",")]
 
 
