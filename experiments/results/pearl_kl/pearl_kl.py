@@ -10,6 +10,15 @@ diagnostic script, not a tested module. From the repository root:
     python experiments/results/pearl_kl/pearl_kl.py 1,3,6 300000 \
         sweep=network.pearl_free_nats
 
+and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
+
+    python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01 300000 \
+        network.pearl_train_z=trial learner.replay_whole_trials=True \
+        learner.sequence_length=300 learner.batch_size=4 learner.replay_ratio=0.032
+    python experiments/results/pearl_kl/pearl_kl.py 3,8 300000 sweep=network.pearl_free_nats \
+        network.pearl_train_z=held learner.replay_whole_trials=True \
+        learner.sequence_length=300 learner.batch_size=8 learner.replay_ratio=0.06
+
  Every value of network.pearl_kl trains in one vmapped
 program (1 seed each, the adaptation experiment's cpu config, 3-episode trials); then per
 value: the validation curve, the KL and critic metrics, and one trial on each of 1,000 fresh
