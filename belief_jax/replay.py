@@ -57,6 +57,9 @@ def sample_whole_trials(buffer_state, key: jax.Array, batch_size: int,
     writing = (start < buffer_state.current_index) & (
         buffer_state.current_index < start + trial_length)
     stored = (start + trial_length <= written) & ~writing
+    # before a whole trial is stored (vmapped seeds run the sampler under a select even
+    # then) any slot will do: the step is discarded
+    stored = jnp.where(stored.any(), stored, True)
     slot_key, env_key = jax.random.split(key)
     starts = jax.random.choice(slot_key, start, (batch_size,), p=stored / stored.sum())
     rows = jax.random.randint(env_key, (batch_size,), 0, num_envs)

@@ -136,9 +136,6 @@ class SVGConfig(LearnerConfig):
             raise ValueError(f"svg0.sequence_length={self.sequence_length} with "
                              f"svg0.replay_whole_trials must be the trial's length; valid: "
                              f"{trial_length}")
-        if self.replay_whole_trials and self.replay_size // self.num_envs < trial_length:
-            raise ValueError(f"svg0.replay_size={self.replay_size} holds less than one trial "
-                             f"({trial_length} steps) per env")
 
     def scaled(self, factor: int) -> SVGConfig:
         return self.replace(num_envs=factor * self.num_envs,
