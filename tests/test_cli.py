@@ -68,6 +68,7 @@ def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, flags, message):
     assert not (tmp_path / "bad" / "metrics.csv").exists()
 
 
+@pytest.mark.slow  # end-to-end (CLI processes); in the slow step to keep `make test` under 10 min
 def test_cli_keeps_an_earlier_run_unless_told_to_overwrite(tmp_path):
     out = tmp_path / "run"
     assert _train("--out", str(out), *TINY_FLAGS).returncode == 0

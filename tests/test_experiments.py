@@ -151,6 +151,7 @@ def test_belief_quality_counts_are_what_the_belief_has_seen():
     assert abs(float(gaussian[0]) - 20 * (0.5 * math.log(2 * math.pi / 12) + 0.5)) < 0.1
 
 
+@pytest.mark.slow  # a whole experiment run, as tests/test_experiment_runs.py's; ~80 s
 def test_bandit_experiment_writes_results_and_curves(tmp_path):
     args = bandit.Args(out=tmp_path, agents=("belief",), learners=("ppo",), num_seeds=2,
                        total_env_steps=3_200, num_envs=16, num_tasks=64, curve_points=2)

@@ -121,6 +121,7 @@ def test_sigint_saves_a_loadable_checkpoint_and_exits_0(tmp_path):
     assert len(_metrics(out)) == chunk + 1
 
 
+@pytest.mark.slow  # end-to-end (CLI processes); in the slow step to keep `make test` under 10 min
 def test_a_save_killed_before_its_manifest_is_discarded_on_resume(tmp_path):
     steps = ["--total-env-steps", str(8 * 10 * 2 * 3)]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
@@ -156,6 +157,7 @@ def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # end-to-end (CLI processes); in the slow step to keep `make test` under 10 min
 def test_resume_refuses_missing_checkpoints_and_changed_configs(tmp_path):
     out = tmp_path / "run"
     steps = ["--total-env-steps", str(8 * 10 * 2 * 2)]

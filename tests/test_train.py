@@ -142,11 +142,19 @@ def test_the_oracle_reads_the_true_task_at_every_step():
     assert belief.init(jax.random.key(0)).actor.next_input.task is None
 
 
+# The fast suite keeps a covering set (every agent, env, physics and NumPad's index task
+# info once); the other cases, a whole loop compile each, run in the slow step.
+_SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize("agent,env,env_kwargs", [
-    ("rnn", "semicircle", {}), ("aux_head", "semicircle", {}), ("belief", "semicircle", {}),
+    pytest.param("rnn", "semicircle", {}, marks=_SLOW), ("aux_head", "semicircle", {}),
+    pytest.param("belief", "semicircle", {}, marks=_SLOW),
     ("belief", "semicircle", {"physics": "mjx"}), ("rnn", "numpad", {}),
-    ("aux_head", "numpad", {"task_info": "index"}), ("belief", "numpad", {"physics": "mjx"}),
-    ("oracle", "semicircle", {}), ("oracle", "numpad", {"task_info": "index"})])
+    pytest.param("aux_head", "numpad", {"task_info": "index"}, marks=_SLOW),
+    ("belief", "numpad", {"physics": "mjx"}),
+    pytest.param("oracle", "semicircle", {}, marks=_SLOW),
+    ("oracle", "numpad", {"task_info": "index"})])
 def test_every_agent_trains_on_the_ball_envs(agent, env, env_kwargs):
     config = TINY.replace(env=env, agent=agent, env_kwargs={"episode_length": 8, **env_kwargs},
                           learner=PPOConfig(num_envs=4, rollout_length=8, num_minibatches=2))
