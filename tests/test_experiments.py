@@ -486,7 +486,6 @@ def test_numpad_tiles_row_against_a_count_by_hand():
     assert row["n_trials"] == 3 and row["n_seeds"] == 2
 
 
-
 def test_supervision_variants_keep_the_cpu_shape_of_cheetah_vel():
     """Each supervision variant is the cpu shape's network (observation normalisation on)
     with only the belief target changed; building it from the quick preset's network had
