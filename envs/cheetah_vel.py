@@ -32,7 +32,7 @@ class CheetahVel(MetaEnv):
 
     def __init__(self, min_velocity: float = 0.0, max_velocity: float = 3.0,
                  ctrl_cost: float = 0.05, episode_length: int = 200,
-                 mjx_settings: str = "accurate", solver_iterations: int | None = None,
+                 mjx_settings: str = "balanced", solver_iterations: int | None = None,
                  ls_iterations: int | None = None, euler_damping: bool | None = None):
         if not min_velocity <= max_velocity:
             raise ValueError(f"cheetah_vel needs min_velocity <= max_velocity, got "

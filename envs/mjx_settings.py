@@ -6,28 +6,30 @@ solver and 50 line-search iterations) cost far more than on MuJoCo's own CPU eng
 own MJX ant and humanoid switch to the Newton solver with `iterations=1`, `ls_iterations=4`
 and Euler damping disabled; `"fast"` is that solver setting, for every body.
 
-Measured on brax's halfcheetah (8 envs, 30 random-action env steps from the XML setting's own
-trajectory, one env step from each state; 1000-step random rollouts; 64 envs on a 2-core CPU):
-Newton converges in <= 4 iterations there, so `"accurate"` (`iterations=4, ls_iterations=4`)
-gives the XML setting's next state to 1.6e-6 at ~3.5-4x its speed (6.1-7.1k against 1.7-1.8k
-env steps/s). `"fast"` (`iterations=1`) steps ~7x faster but leaves the contact solve
-unconverged: joint angles off by up to 0.16 rad at touchdown, and over long random rollouts the
-cheetah is launched 5-38 m into the air, so cheetah_vel defaults to `"accurate"`. brax's ant
-(its own MJX setting) and the ball (joint limits only) default to `"fast"`. Euler damping is
-a model choice, not a solver approximation (turning it off moves the cheetah by 0.03 in one env
-step), so the presets leave it as the body has it; `euler_damping` sets it. `"default"` keeps what
-the body comes with, one kwarg away: what `brax.envs.get_environment(name, backend="mjx")`
-builds (for halfcheetah its XML's `iterations=4` and MuJoCo's 50 line-search iterations; brax's
-ant is already fast) and MuJoCo's own defaults for the ball. Any single option can be set on
-top of either.
+Measured on brax's halfcheetah (one env step from each state of 30-step random-action
+trajectories of the XML setting; 1000-step random rollouts; 64 envs on a 2-core CPU): Newton
+converges in <= 4 iterations there, so `"accurate"` (`iterations=4, ls_iterations=4`) gives the
+XML setting's next state to 3e-6 (960 states) at ~5x its speed. `"balanced"` (`iterations=3`)
+gives it to 6e-7 in 99% of those states and 1.6e-3 (joint angle, rad) at worst, where one
+contact solve needed its fourth iteration, at ~8-11x the XML setting's speed (1.5-2x
+`"accurate"`'s); its rollouts stay on the floor, so cheetah_vel defaults to it. `"fast"`
+(`iterations=1`) steps ~11x faster but leaves the contact solve unconverged: joint angles off
+by up to 0.16-0.24 rad at touchdown, and over long random rollouts the cheetah is launched
+5-38 m into the air. brax's ant (its own MJX setting) and the ball (joint limits only)
+default to `"fast"`. Euler damping is a model choice, not a solver approximation (turning it
+off moves the cheetah by 0.03 in one env step), so the presets leave it as the body has it;
+`euler_damping` sets it. `"default"` keeps what the body comes with, one kwarg away: what
+`brax.envs.get_environment(name, backend="mjx")` builds (for halfcheetah its XML's
+`iterations=4` and MuJoCo's 50 line-search iterations; brax's ant is already fast) and
+MuJoCo's own defaults for the ball. Any single option can be set on top of either.
 """
 from __future__ import annotations
 
 import dataclasses
 
-SETTINGS = ("fast", "accurate", "default")
+SETTINGS = ("fast", "balanced", "accurate", "default")
 # (solver iterations, line-search iterations) of each preset; Newton solver in both.
-_PRESETS = {"fast": (1, 4), "accurate": (4, 4)}
+_PRESETS = {"fast": (1, 4), "balanced": (3, 4), "accurate": (4, 4)}
 
 
 @dataclasses.dataclass(frozen=True)

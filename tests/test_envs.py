@@ -129,7 +129,8 @@ def test_kinematic_ball_matches_the_double_integrator_by_hand():
 
 @pytest.mark.parametrize("name", ["cheetah_vel", "quadruped_semicircle", "semicircle", "numpad"])
 @pytest.mark.parametrize("kwargs,message", [
-    ({"mjx_settings": "turbo"}, "mjx_settings must be one of ['fast', 'accurate', 'default']"),
+    ({"mjx_settings": "turbo"},
+     "mjx_settings must be one of ['fast', 'balanced', 'accurate', 'default']"),
     ({"solver_iterations": 0}, "solver_iterations must be a positive integer or None"),
     ({"ls_iterations": 2.5}, "ls_iterations must be a positive integer or None"),
     ({"euler_damping": "no"}, "euler_damping must be true, false or None")])

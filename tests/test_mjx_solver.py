@@ -6,6 +6,11 @@ tightly. Each check therefore compares one env step at a time, from the states o
 default setting's own trajectory: the local error of the solver.
 - `accurate` (Newton, 4 iterations) converges: 1e-5 of the default's next state (measured
   1.4e-6);
+- `balanced` (3 iterations, cheetah_vel's default) converges in all but a few contact solves:
+  99% of the states within 1e-5 (measured 6e-7 over 960 states of four such trajectories) and
+  every state within 5e-3 (measured 1.6e-3 at worst, a touchdown that needed the fourth
+  iteration). Stopping short in the common case fails both by far: 2 iterations are off by
+  0.43 at worst and 0.047 at the 99th percentile, 1 iteration by 0.24 and 0.045;
 - `fast` (1 iteration, brax's MJX ant setting) is not checked this way: it leaves the
   cheetah's contact solve unconverged (up to 0.16 rad at touchdown) and launches it metres
   into the air over long rollouts, which is why cheetah_vel defaults to `accurate`.
@@ -55,9 +60,11 @@ def test_cheetah_settings_reach_the_model(cheetah_default):
     default, _ = cheetah_default
     opt = default.body.sys.opt
     assert (opt.iterations, opt.ls_iterations) == (4, 50)  # brax's XML and MuJoCo's default
-    accurate = envs.make("cheetah_vel").body.sys.opt
+    balanced = envs.make("cheetah_vel").body.sys.opt  # its default
+    assert (balanced.iterations, balanced.ls_iterations) == (3, 4)
+    assert int(balanced.disableflags) == int(opt.disableflags)  # Euler damping left as it was
+    accurate = envs.make("cheetah_vel", mjx_settings="accurate").body.sys.opt
     assert (accurate.iterations, accurate.ls_iterations) == (4, 4)
-    assert int(accurate.disableflags) == int(opt.disableflags)  # Euler damping left as it was
     fast = envs.make("cheetah_vel", mjx_settings="fast").body.sys.opt
     assert (fast.iterations, fast.ls_iterations) == (1, 4)
     custom = envs.make("cheetah_vel", solver_iterations=2, euler_damping=False).body.sys.opt
@@ -67,8 +74,16 @@ def test_cheetah_settings_reach_the_model(cheetah_default):
 
 def test_cheetah_accurate_setting_converges_to_the_default_settings_step(cheetah_default):
     _, (states, next_qpos, actions) = cheetah_default
-    qpos = _one_step_errors(envs.make("cheetah_vel"), states, actions)  # "accurate"
+    qpos = _one_step_errors(envs.make("cheetah_vel", mjx_settings="accurate"), states, actions)
     np.testing.assert_allclose(np.asarray(qpos), np.asarray(next_qpos), atol=1e-5)
+
+
+def test_cheetah_balanced_setting_converges_but_for_a_few_contact_solves(cheetah_default):
+    _, (states, next_qpos, actions) = cheetah_default
+    qpos = _one_step_errors(envs.make("cheetah_vel"), states, actions)  # "balanced"
+    error = np.abs(np.asarray(qpos) - np.asarray(next_qpos))
+    assert np.quantile(error, 0.99) <= 1e-5, np.quantile(error, 0.99)
+    assert error.max() <= 5e-3, error.max()
 
 
 @pytest.mark.parametrize("name,height_index,low,high", [
