@@ -21,14 +21,14 @@ off moves the cheetah by 0.03 in one env step), so the presets leave it as the b
 `euler_damping` sets it. `"default"` keeps what the body comes with, one kwarg away: what
 `brax.envs.get_environment(name, backend="mjx")` builds (for halfcheetah its XML's
 `iterations=4` and MuJoCo's 50 line-search iterations; brax's ant is already fast) and
-MuJoCo's own defaults for the ball. Any single option can be set on top of either.
+MuJoCo's own defaults for the ball. Any single option can be set on top of any of them.
 """
 from __future__ import annotations
 
 import dataclasses
 
 SETTINGS = ("fast", "balanced", "accurate", "default")
-# (solver iterations, line-search iterations) of each preset; Newton solver in both.
+# (solver iterations, line-search iterations) of each preset; Newton solver in each.
 _PRESETS = {"fast": (1, 4), "balanced": (3, 4), "accurate": (4, 4)}
 
 

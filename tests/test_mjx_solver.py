@@ -13,7 +13,7 @@ default setting's own trajectory: the local error of the solver.
   0.43 at worst and 0.047 at the 99th percentile, 1 iteration by 0.24 and 0.045;
 - `fast` (1 iteration, brax's MJX ant setting) is not checked this way: it leaves the
   cheetah's contact solve unconverged (up to 0.16 rad at touchdown) and launches it metres
-  into the air over long rollouts, which is why cheetah_vel defaults to `accurate`.
+  into the air over long rollouts, which is why cheetah_vel never defaults to it.
 Over a long random-action rollout with each env's default setting nothing may go non-finite
 and the torso stays above the floor (for brax's ant, whose torso does not collide, above its
 legs' reach) and below a height no gait reaches.
