@@ -126,7 +126,7 @@ class Acting:
             reward=reward, trial_end=info.trial_end,
             task_info=self.task_info(actor.env_state, num_envs),
             carry=actor.carry if self.spec.record_carry else None,
-            explore=self.exploring(num_envs))
+            explore=self.exploring(num_envs), training_reward=info.training_reward)
         # A new trial starts from zeros for the previous action and reward, as at reset: the
         # last trial's outcome says nothing about the new task.
         fresh = info.trial_end

@@ -73,6 +73,9 @@ class Transition(NamedTuple):
     task_info: jax.Array        # the privileged target of this step's task
     carry: Carry | None = None  # recurrent state before this step (if the spec records it)
     explore: jax.Array | None = None  # [B] bool: an exploring env's step (belief loss only)
+    training_reward: jax.Array | None = None
+    """the env's training reward (`MetaEnv.training_reward`), where it has one: the RL losses
+    learn from it in place of `reward`"""
 
 
 class Rollout(NamedTuple):

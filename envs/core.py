@@ -78,6 +78,8 @@ class StepInfo(NamedTuple):
 
     episode_end: jax.Array
     trial_end: jax.Array
+    training_reward: jax.Array | None = None
+    """the env's `training_reward` of the step, where it has one (else None)"""
 
 
 class MetaEnv:
@@ -112,8 +114,17 @@ class MetaEnv:
         obs, state, reward = self.step_env(key, state, action)
         state = state.replace(time=state.time + 1)
         done = state.time >= self.episode_length
-        info = StepInfo(episode_end=done, trial_end=jnp.zeros_like(done))
+        info = StepInfo(episode_end=done, trial_end=jnp.zeros_like(done),
+                        training_reward=self.training_reward(state))
         return obs, state, reward.astype(jnp.float32), done, info
+
+    def training_reward(self, state: Any) -> jax.Array | None:
+        """A reward, apart from the one the agent sees and is scored by, that the learner's RL
+        losses learn from in meta-training (privileged, like the task info), from the state
+        after the step; None (the default): they learn from the reward itself. PEARL trains
+        its critic on a dense reward where the env's reward is sparse (Rakelly et al. 2019,
+        sparse point robot), while its context, like our agents' input, sees the sparse one."""
+        return None
 
     def reset_env(self, key: jax.Array, task: Any) -> tuple[jax.Array, Any]:
         raise NotImplementedError

@@ -34,17 +34,23 @@ class Semicircle(MetaEnv):
 
     def __init__(self, physics: str = "kinematic", reward: str = "sparse",
                  goal_radius: float = 0.2, semicircle_radius: float = 1.0,
-                 episode_length: int = 100,
+                 episode_length: int = 100, training_reward: str | None = None,
                  mjx_settings: str = "fast", solver_iterations: int | None = None,
                  ls_iterations: int | None = None, euler_damping: bool | None = None):
         if reward not in REWARDS:
             raise ValueError(f"semicircle reward must be one of {REWARDS}, got {reward!r}")
+        if training_reward not in (None, *REWARDS):
+            raise ValueError(f"semicircle training_reward must be None or one of {REWARDS}, "
+                             f"got {training_reward!r}")
         if goal_radius <= 0 or semicircle_radius <= 0 or episode_length < 1:
             raise ValueError("semicircle goal_radius, semicircle_radius and episode_length "
                              "must be positive")
         self.physics: BallPhysics = make_ball_physics(physics, solver_settings(
             "semicircle", mjx_settings, solver_iterations, ls_iterations, euler_damping))
         self.reward = reward
+        self.training_reward_kind = training_reward
+        """the reward the learner learns from in meta-training (PEARL's sparse point robot:
+        `dense` where `reward` is sparse); None: the reward itself"""
         self.goal_radius = goal_radius
         self.semicircle_radius = semicircle_radius
         self.observation_size = 4  # position, velocity
@@ -70,6 +76,12 @@ class Semicircle(MetaEnv):
         position = self.physics.position(ball)
         reward = goal_reward(position, state.task.goal, self.goal_radius, self.reward)
         return self.physics.observation(ball), state.replace(ball=ball), reward
+
+    def training_reward(self, state: SemicircleState) -> jax.Array | None:
+        if self.training_reward_kind is None:
+            return None
+        return goal_reward(self.physics.position(state.ball), state.task.goal,
+                           self.goal_radius, self.training_reward_kind).astype(jnp.float32)
 
 
 def goal_reward(position: jax.Array, goal: jax.Array, goal_radius: float,

@@ -95,7 +95,8 @@ class TrialWrapper:
         """`(obs, state, reward, done, info)`: `done` is the episode end, `info.trial_end` the
         trial end; on either, `obs` and `state` are already those of the next episode."""
         step_key, task_key, reset_key = jax.random.split(key, 3)
-        obs, env_state, reward, episode_end, _ = self.env.step(step_key, state.env_state, action)
+        obs, env_state, reward, episode_end, step_info = self.env.step(step_key, state.env_state,
+                                                                       action)
         episode = state.episode + episode_end.astype(jnp.int32)
         trial_end = episode_end & (episode >= self.episodes_per_trial)
 
@@ -108,7 +109,8 @@ class TrialWrapper:
         env_state = _select(episode_end, reset_state, env_state)
         episode = jnp.where(trial_end, 0, episode)
         next_state = TrialState(env_state=env_state, task_id=task_id, episode=episode)
-        info = StepInfo(episode_end=episode_end, trial_end=trial_end)
+        info = StepInfo(episode_end=episode_end, trial_end=trial_end,
+                        training_reward=step_info.training_reward)
         return obs, next_state, reward, episode_end, info
 
     def task_info(self, state: TrialState, target: str = "embedding") -> TaskInfo:

@@ -44,6 +44,11 @@ class Args(ExperimentArgs):
     episodes_per_trial: int = 3
     pearl_free_nats: float | None = None
     """the PEARL-style agent's free nats (None: network.pearl_free_nats' default)"""
+    pearl_training_reward: str | None = None
+    """PEARL's sparse-reward recipe (its sparse point robot): the PEARL-style agent's RL
+    losses learn from this reward of the env (`dense`) while its context, its input and the
+    returns reported keep the env's sparse reward; the belief agent is unchanged. None: the
+    env's reward, as the belief agent"""
 
     quick_tasks, full_tasks = 256, 1000  # evaluation trials
 
@@ -66,10 +71,17 @@ def configs(args: Args) -> list:
     # the full validation batch of the earlier preset: adaptation is measured on it too
     out = [args.config(args.env, args.learner, agent=agent, num_eval_envs=256,
                        episodes_per_trial=args.episodes_per_trial) for agent in args.agents]
-    if args.pearl_free_nats is None:
-        return out
-    return [c.replace(network=dataclasses.replace(c.network, pearl_free_nats=args.pearl_free_nats))
-            if c.agent == "pearl" else c for c in out]
+    return [_pearl_changes(args, c) if c.agent == "pearl" else c for c in out]
+
+
+def _pearl_changes(args: Args, config):
+    if args.pearl_free_nats is not None:
+        config = config.replace(network=dataclasses.replace(
+            config.network, pearl_free_nats=args.pearl_free_nats))
+    if args.pearl_training_reward is not None:
+        config = config.replace(env_kwargs={**config.env_kwargs,
+                                            "training_reward": args.pearl_training_reward})
+    return config
 
 
 def episode_returns(rewards: np.ndarray, episodes: int) -> np.ndarray:

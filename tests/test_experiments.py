@@ -408,6 +408,17 @@ def test_adaptation_sets_free_nats_on_the_pearl_agent_only():
         configs(Args(pearl_free_nats=-1.0))
 
 
+def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
+    from belief_jax.train import validate
+    from experiments.adaptation import Args, configs
+    belief, pearl = configs(Args(preset="cpu", pearl_training_reward="dense"))
+    assert "training_reward" not in belief.env_kwargs
+    assert pearl.env_kwargs["training_reward"] == "dense"
+    _, bad = configs(Args(preset="cpu", pearl_training_reward="shaped"))
+    with pytest.raises(ValueError, match="training_reward must be None or one of"):
+        validate(bad)  # the experiments' sweep validates every config before training
+
+
 def test_sample_efficiency_gives_each_learner_its_own_options():
     from experiments.sample_efficiency import Args, configs
     ppo, svg0 = configs(Args(preset="cpu", ppo_normalize_values=True, ppo_clip_per_module=True,

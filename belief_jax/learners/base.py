@@ -170,3 +170,9 @@ def config_type(name: str) -> type[LearnerConfig]:
 
 def off_policy_names() -> list[str]:
     return [name for name, cls in _REGISTRY.items() if cls.spec.off_policy]
+
+
+def rl_reward(batch: Transition) -> jax.Array:
+    """The reward the RL losses learn from: the env's training reward where it gives one
+    (`MetaEnv.training_reward`), else the reward the agent saw."""
+    return batch.reward if batch.training_reward is None else batch.training_reward

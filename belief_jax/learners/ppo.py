@@ -17,7 +17,8 @@ import optax
 from belief_jax import obs_norm, value_norm
 from belief_jax.agents import Agent, policy_distribution
 from belief_jax.agents.config import NetworkConfig
-from belief_jax.learners.base import LearnerConfig, clip_per_module, register, with_belief_optimizer
+from belief_jax.learners.base import (LearnerConfig, clip_per_module, register, rl_reward,
+                                     with_belief_optimizer)
 from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae, weighted_mean
 from belief_jax.parallel import shard_envs
 from belief_jax.types import AgentOutput, Carry, Rollout, RolloutSpec, Transition
@@ -180,7 +181,7 @@ class PPO:
         stats = state.value_norm
         to_returns = (lambda v: v) if stats is None else \
             (lambda v: value_norm.denormalize(stats, v))
-        advantages, targets = gae(batch.reward, to_returns(batch.value), batch.trial_end,
+        advantages, targets = gae(rl_reward(batch), to_returns(batch.value), batch.trial_end,
                                   to_returns(rollout.last_value), cfg.gamma, cfg.gae_lambda)
         if stats is not None:
             stats = value_norm.update(stats, targets, rl_weight(batch), cfg.value_norm_decay)

@@ -24,7 +24,7 @@ import rlax
 from belief_jax import obs_norm
 from belief_jax.agents import Agent, QHead, policy_distribution
 from belief_jax.agents.config import NetworkConfig
-from belief_jax.learners.base import LearnerConfig, register, with_belief_optimizer
+from belief_jax.learners.base import LearnerConfig, register, rl_reward, with_belief_optimizer
 from belief_jax.losses import aux_and_ib_loss
 from belief_jax.parallel import shard_envs
 from belief_jax.replay import (
@@ -301,7 +301,7 @@ class SVG0:
         log_rhos = frozen_dist.log_prob(self._rescorable(batch.action)) - batch.log_prob
         discounts = cfg.gamma * (1.0 - batch.trial_end.astype(jnp.float32))
         targets = jax.vmap(retrace_targets, in_axes=(1, 1, 1, 1, 1, None), out_axes=1)(
-            target_q, target_v, batch.reward, discounts, log_rhos, cfg.retrace_lambda)
+            target_q, target_v, rl_reward(batch), discounts, log_rhos, cfg.retrace_lambda)
         q = self._q(params["q"], out.critic_features, batch.action)[..., :-1, :]
         # each critic's mean squared error; the twins' summed
         critic_loss = 0.5 * jnp.sum(jnp.mean((q - jax.lax.stop_gradient(targets)) ** 2,

@@ -10,6 +10,12 @@ diagnostic script, not a tested module. From the repository root:
     python experiments/results/pearl_kl/pearl_kl.py 1,3,6 300000 \
         sweep=network.pearl_free_nats
 
+with PEARL's sparse-reward recipe, the RL losses on the dense reward while the agent sees
+the sparse one (training_reward_dense.log):
+
+    python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01,0.001 300000 \
+        env.training_reward=dense
+
 and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
 
     python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01 300000 \
@@ -46,6 +52,9 @@ def build(values_arg: str, steps: int, changes: list[str]):
     for change in changes:  # any network.* or learner.* field, not only the sweepable ones
         field, text = change.split("=")
         group, _, name = field.partition(".")
+        if group == "env":  # an env kwarg, given as text (env.training_reward=dense)
+            config = config.replace(env_kwargs={**config.env_kwargs, name: text})
+            continue
         owner = config.network if group == "network" else config.learner
         kind = type(getattr(owner, name))
         value = text == "True" if kind is bool else kind(text)
