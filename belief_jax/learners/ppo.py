@@ -17,8 +17,13 @@ import optax
 from belief_jax import obs_norm, value_norm
 from belief_jax.agents import Agent, policy_distribution
 from belief_jax.agents.config import NetworkConfig
-from belief_jax.learners.base import (LearnerConfig, clip_per_module, register, rl_reward,
-                                     with_belief_optimizer)
+from belief_jax.learners.base import (
+    LearnerConfig,
+    clip_per_module,
+    register,
+    rl_reward,
+    with_belief_optimizer,
+)
 from belief_jax.losses import aux_and_ib_loss, clipped_surrogate, gae, weighted_mean
 from belief_jax.parallel import shard_envs
 from belief_jax.types import AgentOutput, Carry, Rollout, RolloutSpec, Transition
