@@ -10,7 +10,7 @@ much faster: a high return already in the first episode. Writes adaptation.csv (
 episode, return_mean, return_se, n_tasks, n_seeds) and adaptation.png.
 
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--preset
-cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (about 11
+cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (11-19
 minutes on a 2-core CPU); `--quick` runs in about 4 minutes (1 seed, 600k env steps per agent
 at ratio 0.01), far too short for either agent to solve the task: a smoke test."""
 from __future__ import annotations
@@ -55,8 +55,8 @@ class Args(ExperimentArgs):
     def steps(self, env: str, learner: str) -> int:
         if self.size == "cpu" and not self.total_env_steps and (env, learner) == (
                 "semicircle", "svg0"):
-            # both agents in about 11 minutes; SVG(0) at the cpu preset's replay ratio first
-            # reaches 90 at 258k env steps in the sample-efficiency experiment
+            # both agents in 11-19 minutes (two idle runs); SVG(0) at the cpu preset's replay
+            # ratio first reaches 90 at 258k env steps in the sample-efficiency experiment
             return 300_000
         # quick: 3x the sweeps' budget, since adaptation shows only once the task is learnt
         scale = 3 if self.size == "quick" and not self.total_env_steps else 1
