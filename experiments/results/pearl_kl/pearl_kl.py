@@ -11,10 +11,18 @@ diagnostic script, not a tested module. From the repository root:
         sweep=network.pearl_free_nats
 
 with PEARL's sparse-reward recipe, the RL losses on the dense reward while the agent sees
-the sparse one (training_reward_dense.log):
+the sparse one (training_reward_dense.log; then the 1M and whole-trial runs):
 
     python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01,0.001 300000 \
         env.training_reward=dense
+    python experiments/results/pearl_kl/pearl_kl.py 0.1,0.001 1000000 \
+        env.training_reward=dense
+    python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01 300000 \
+        env.training_reward=dense network.pearl_train_z=trial \
+        learner.replay_whole_trials=True learner.sequence_length=300 learner.batch_size=4 \
+        learner.replay_ratio=0.032
+
+(training_reward_dense_1m.log, training_reward_dense_whole_trials.log)
 
 and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
 
@@ -49,7 +57,7 @@ def build(values_arg: str, steps: int, changes: list[str]):
     args = Args(preset="cpu", num_seeds=1, total_env_steps=steps, agents=("pearl",))
     config = args.config(args.env, args.learner, agent="pearl", num_eval_envs=256,
                          episodes_per_trial=3)
-    for change in changes:  # any network.* or learner.* field, not only the sweepable ones
+    for change in changes:  # any network.*, learner.* or env.* field, not only sweepable ones
         field, text = change.split("=")
         group, _, name = field.partition(".")
         if group == "env":  # an env kwarg, given as text (env.training_reward=dense)
