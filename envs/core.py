@@ -111,19 +111,22 @@ class MetaEnv:
 
     def step(self, key: jax.Array, state: Any, action: jax.Array):
         """One transition: `(obs, state, reward, done, info)`; `done` marks the episode end."""
-        obs, state, reward = self.step_env(key, state, action)
-        state = state.replace(time=state.time + 1)
-        done = state.time >= self.episode_length
+        obs, next_state, reward = self.step_env(key, state, action)
+        next_state = next_state.replace(time=next_state.time + 1)
+        done = next_state.time >= self.episode_length
         info = StepInfo(episode_end=done, trial_end=jnp.zeros_like(done),
-                        training_reward=self.training_reward(state))
-        return obs, state, reward.astype(jnp.float32), done, info
+                        training_reward=self.training_reward(state, next_state, reward))
+        return obs, next_state, reward.astype(jnp.float32), done, info
 
-    def training_reward(self, state: Any) -> jax.Array | None:
+    def training_reward(self, state: Any, next_state: Any,
+                        reward: jax.Array) -> jax.Array | None:
         """A reward, apart from the one the agent sees and is scored by, that the learner's RL
-        losses learn from in meta-training (privileged, like the task info), from the state
-        after the step; None (the default): they learn from the reward itself. PEARL trains
-        its critic on a dense reward where the env's reward is sparse (Rakelly et al. 2019,
-        sparse point robot), while its context, like our agents' input, sees the sparse one."""
+        losses learn from in meta-training (privileged, like the task info), from the step's
+        states before and after and its reward; None (the default): they learn from the
+        reward itself. PEARL trains its critic on a dense reward where the env's reward is
+        sparse (Rakelly et al. 2019, sparse point robot), while its context, like our agents'
+        input, sees the sparse one; quadruped_semicircle's `shaped` adds potential-based
+        shaping (Ng et al. 1999) to its sparse reward."""
         return None
 
     def reset_env(self, key: jax.Array, task: Any) -> tuple[jax.Array, Any]:

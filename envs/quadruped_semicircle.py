@@ -5,6 +5,15 @@ Goal g = R·(cos θ, sin θ), θ ~ U(0, π), unobserved. Sparse reward
 first two coordinates). The observation includes xy (unlike brax's ant task) because the
 agent must know where it is to search along the arc. No termination: a flipped ant simply
 earns nothing until the episode's time limit.
+
+`training_reward="shaped"` gives the learner (not the agent's input, nor any reported return)
+the sparse reward plus potential-based shaping (Ng et al. 1999) with potential
+−shaping_weight·‖xy − g‖/dt: each step adds the torso's speed towards the goal (m/s, as brax's
+ant rewards forward speed). Over an episode the shaping telescopes to
+shaping_weight·(‖xy₀ − g‖ − ‖xy_T − g‖)/dt, so the learner's objective is the sparse return
+plus a bonus for ending near the goal: the search the sparse reward asks for stays optimal,
+while the first steps towards the goal already earn something. In meta-training the goal is
+known, like the task info the belief learns from.
 """
 from __future__ import annotations
 
@@ -15,6 +24,8 @@ from flax import struct
 from envs.brax_body import BraxBody
 from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
 from envs.mjx_settings import solver_settings
+
+TRAINING_REWARDS = ("shaped",)
 
 
 @struct.dataclass
@@ -35,7 +46,14 @@ class QuadrupedSemicircle(MetaEnv):
     def __init__(self, semicircle_radius: float = 1.0, goal_radius: float = 0.2,
                  ctrl_cost: float = 0.1, episode_length: int = 200,
                  mjx_settings: str = "fast", solver_iterations: int | None = None,
-                 ls_iterations: int | None = None, euler_damping: bool | None = None):
+                 ls_iterations: int | None = None, euler_damping: bool | None = None,
+                 training_reward: str | None = None, shaping_weight: float = 1.0):
+        if training_reward not in (None, *TRAINING_REWARDS):
+            raise ValueError("quadruped_semicircle training_reward must be None or one of "
+                             f"{TRAINING_REWARDS}, got {training_reward!r}")
+        if shaping_weight < 0:
+            raise ValueError(f"quadruped_semicircle shaping_weight must be >= 0, got "
+                             f"{shaping_weight}")
         if semicircle_radius <= 0 or goal_radius <= 0:
             raise ValueError("quadruped_semicircle semicircle_radius and goal_radius must be "
                              "positive")
@@ -47,6 +65,7 @@ class QuadrupedSemicircle(MetaEnv):
         self.body = BraxBody("ant", solver)
         self.semicircle_radius, self.goal_radius = semicircle_radius, goal_radius
         self.ctrl_cost = ctrl_cost
+        self.training_reward_kind, self.shaping_weight = training_reward, shaping_weight
         self.episode_length = episode_length
         self.observation_size = self.body.q_size + self.body.qd_size
         self.action_space = Box(low=-1.0, high=1.0, shape=(self.body.action_size,))
@@ -77,3 +96,12 @@ class QuadrupedSemicircle(MetaEnv):
         action = jnp.clip(action, -1.0, 1.0)
         reached = jnp.linalg.norm(position - goal) <= self.goal_radius
         return reached.astype(jnp.float32) - self.ctrl_cost * jnp.sum(action ** 2)
+
+    def training_reward(self, state: QuadrupedState, next_state: QuadrupedState,
+                        reward: jax.Array) -> jax.Array | None:
+        if self.training_reward_kind is None:
+            return None
+        goal = state.task.goal
+        closer = (jnp.linalg.norm(state.physics.qpos[:2] - goal)
+                  - jnp.linalg.norm(next_state.physics.qpos[:2] - goal))
+        return (reward + self.shaping_weight * closer / self.body.dt).astype(jnp.float32)

@@ -77,10 +77,11 @@ class Semicircle(MetaEnv):
         reward = goal_reward(position, state.task.goal, self.goal_radius, self.reward)
         return self.physics.observation(ball), state.replace(ball=ball), reward
 
-    def training_reward(self, state: SemicircleState) -> jax.Array | None:
+    def training_reward(self, state: SemicircleState, next_state: SemicircleState,
+                        reward: jax.Array) -> jax.Array | None:
         if self.training_reward_kind is None:
             return None
-        return goal_reward(self.physics.position(state.ball), state.task.goal,
+        return goal_reward(self.physics.position(next_state.ball), next_state.task.goal,
                            self.goal_radius, self.training_reward_kind).astype(jnp.float32)
 
 

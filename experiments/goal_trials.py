@@ -55,6 +55,10 @@ class Args(ExperimentArgs):
     learner: str = "ppo"
     plot_trials: int = 4
     """trials drawn in the figure (and written to goal_trials.csv)"""
+    training_reward: str | None = None
+    """the reward the learner learns from in meta-training: shaped (the sparse reward plus
+    the torso's speed towards the goal, potential-based; see envs.quadruped_semicircle), or
+    None: the sparse reward itself. Every reported return and rate is the sparse task's."""
 
     quick_tasks, full_tasks = 64, 256  # evaluation trials
     cpu_steps: ClassVar[int] = 8_000_000
@@ -64,7 +68,11 @@ class Args(ExperimentArgs):
 def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "plot_trials")
-    return [args.config(ENV, args.learner, agent=agent) for agent in args.agents]
+    out = [args.config(ENV, args.learner, agent=agent) for agent in args.agents]
+    if args.training_reward is None:
+        return out
+    return [c.replace(env_kwargs={**c.env_kwargs, "training_reward": args.training_reward})
+            for c in out]
 
 
 def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.ndarray,

@@ -510,3 +510,16 @@ def test_supervision_variants_keep_the_cpu_shape_of_cheetah_vel():
                                        strict=True):
         assert config.network == dataclasses.replace(shape, task_info_target=target), names
         assert config.learner.clip_per_module and config.env_kwargs == {}
+
+
+def test_goal_trials_gives_the_shaped_training_reward_to_every_agent():
+    from belief_jax.train import validate
+    from experiments.goal_trials import Args, configs
+    plain, = configs(Args(preset="cpu"))
+    assert "training_reward" not in plain.env_kwargs
+    shaped, = configs(Args(preset="cpu", training_reward="shaped"))
+    assert shaped.env_kwargs == {**plain.env_kwargs, "training_reward": "shaped"}
+    bad, = configs(Args(preset="cpu", training_reward="dense"))
+    with pytest.raises(ValueError, match=r"quadruped_semicircle training_reward must be None "
+                                         r"or one of \('shaped',\)"):
+        validate(bad)

@@ -95,3 +95,35 @@ def test_template_reset_steps_like_brax_reset(name, cheetah, ant):
     ours, theirs = step(physics, action), step(brax_physics, action)
     np.testing.assert_allclose(ours.qpos, theirs.qpos, atol=1e-5)
     np.testing.assert_allclose(ours.qvel, theirs.qvel, atol=1e-4)
+
+
+def test_ant_shaped_training_reward_adds_the_speed_towards_the_goal():
+    """Against numpy's distances from the torso before and after each step of the unwrapped
+    env, across an episode's end (where the wrapper has already reset); the shaping sums to
+    the episode's net approach / dt, and the agent's reward stays the sparse one."""
+    env = envs.make("quadruped_semicircle", episode_length=3, training_reward="shaped",
+                    shaping_weight=2.0)
+    trial = envs.TrialWrapper(env, 2)
+    goal = jnp.array([0.0, 1.0])
+    _, state = trial.reset_to(jax.random.key(0), env.sample_task(jax.random.key(0))
+                              .replace(goal=goal))
+    env_step, trial_step = jax.jit(env.step), jax.jit(trial.step)
+    shaping, start = [], np.asarray(state.env_state.physics.qpos[:2])
+    for t in range(6):
+        key, action = jax.random.key(10 + t), jnp.full(env.action_space.shape, 0.8)
+        before = np.asarray(state.env_state.physics.qpos[:2])
+        _, after, sparse, _, _ = env_step(jax.random.split(key, 3)[0], state.env_state, action)
+        _, state, reward, done, info = trial_step(key, state, action)
+        after = np.asarray(after.physics.qpos[:2])
+        closer = np.linalg.norm(before - goal) - np.linalg.norm(after - goal)
+        assert float(reward) == pytest.approx(float(sparse), abs=1e-6)
+        assert float(info.training_reward) == pytest.approx(
+            float(reward) + 2.0 * closer / env.body.dt, rel=1e-4, abs=1e-4)
+        shaping.append(float(info.training_reward) - float(reward))
+        if t == 2:
+            assert bool(done)
+            net = np.linalg.norm(start - goal) - np.linalg.norm(after - goal)
+            assert sum(shaping) == pytest.approx(2.0 * net / env.body.dt, rel=1e-3)
+    with pytest.raises(ValueError, match=r"training_reward must be None or one of "
+                                         r"\('shaped',\), got 'dense'"):
+        envs.make("quadruped_semicircle", training_reward="dense")
