@@ -21,6 +21,9 @@ MUJOCO_DEFAULTS = SolverSettings()  # keeps the model's own options
 
 
 class BallPhysics:
+    dt: float
+    """seconds per env step"""
+
     def init(self, position: jax.Array):
         raise NotImplementedError
 
@@ -98,7 +101,7 @@ class MjxBall(BallPhysics):
         self.mj_model = mujoco.MjModel.from_xml_string(xml)
         solver.apply(self.mj_model)
         self.model = mjx.put_model(self.mj_model)
-        self.substeps = substeps
+        self.substeps, self.dt = substeps, dt
         self._template = mjx.make_data(self.model)
 
     def init(self, position: jax.Array):

@@ -7,13 +7,9 @@ agent must know where it is to search along the arc. No termination: a flipped a
 earns nothing until the episode's time limit.
 
 `training_reward="shaped"` gives the learner (not the agent's input, nor any reported return)
-the sparse reward plus potential-based shaping (Ng et al. 1999) with potential
-−shaping_weight·‖xy − g‖/dt: each step adds the torso's speed towards the goal (m/s, as brax's
-ant rewards forward speed). Over an episode the shaping telescopes to
-shaping_weight·(‖xy₀ − g‖ − ‖xy_T − g‖)/dt, so the learner's objective is the sparse return
-plus a bonus for ending near the goal: the search the sparse reward asks for stays optimal,
-while the first steps towards the goal already earn something. In meta-training the goal is
-known, like the task info the belief learns from.
+the sparse reward plus potential-based shaping (`envs.core.goal_shaping`): each step adds
+shaping_weight × the torso's speed towards the goal (m/s, as brax's ant rewards forward
+speed). In meta-training the goal is known, like the task info the belief learns from.
 """
 from __future__ import annotations
 
@@ -22,7 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from envs.brax_body import BraxBody
-from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
+from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec, goal_shaping
 from envs.mjx_settings import solver_settings
 
 TRAINING_REWARDS = ("shaped",)
@@ -101,7 +97,5 @@ class QuadrupedSemicircle(MetaEnv):
                         reward: jax.Array) -> jax.Array | None:
         if self.training_reward_kind is None:
             return None
-        goal = state.task.goal
-        closer = (jnp.linalg.norm(state.physics.qpos[:2] - goal)
-                  - jnp.linalg.norm(next_state.physics.qpos[:2] - goal))
-        return (reward + self.shaping_weight * closer / self.body.dt).astype(jnp.float32)
+        return goal_shaping(reward, state.physics.qpos[:2], next_state.physics.qpos[:2],
+                            state.task.goal, self.shaping_weight, self.body.dt)

@@ -11,10 +11,11 @@ import jax.numpy as jnp
 from flax import struct
 
 from envs.ball import BallPhysics, make_ball_physics
-from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec
+from envs.core import Box, MetaEnv, TaskInfo, TaskInfoSpec, goal_shaping
 from envs.mjx_settings import solver_settings
 
 REWARDS = ("sparse", "dense")
+TRAINING_REWARDS = (*REWARDS, "shaped")
 
 
 @struct.dataclass
@@ -36,12 +37,15 @@ class Semicircle(MetaEnv):
                  goal_radius: float = 0.2, semicircle_radius: float = 1.0,
                  episode_length: int = 100, training_reward: str | None = None,
                  mjx_settings: str = "fast", solver_iterations: int | None = None,
-                 ls_iterations: int | None = None, euler_damping: bool | None = None):
+                 ls_iterations: int | None = None, euler_damping: bool | None = None,
+                 shaping_weight: float = 1.0):
         if reward not in REWARDS:
             raise ValueError(f"semicircle reward must be one of {REWARDS}, got {reward!r}")
-        if training_reward not in (None, *REWARDS):
-            raise ValueError(f"semicircle training_reward must be None or one of {REWARDS}, "
-                             f"got {training_reward!r}")
+        if training_reward not in (None, *TRAINING_REWARDS):
+            raise ValueError("semicircle training_reward must be None or one of "
+                             f"{TRAINING_REWARDS}, got {training_reward!r}")
+        if shaping_weight < 0:
+            raise ValueError(f"semicircle shaping_weight must be >= 0, got {shaping_weight}")
         if goal_radius <= 0 or semicircle_radius <= 0 or episode_length < 1:
             raise ValueError("semicircle goal_radius, semicircle_radius and episode_length "
                              "must be positive")
@@ -50,7 +54,9 @@ class Semicircle(MetaEnv):
         self.reward = reward
         self.training_reward_kind = training_reward
         """the reward the learner learns from in meta-training (PEARL's sparse point robot:
-        `dense` where `reward` is sparse); None: the reward itself"""
+        `dense` where `reward` is sparse); `shaped`: the reward plus shaping_weight × the
+        ball's speed towards the goal (`envs.core.goal_shaping`); None: the reward itself"""
+        self.shaping_weight = shaping_weight
         self.goal_radius = goal_radius
         self.semicircle_radius = semicircle_radius
         self.observation_size = 4  # position, velocity
@@ -81,6 +87,10 @@ class Semicircle(MetaEnv):
                         reward: jax.Array) -> jax.Array | None:
         if self.training_reward_kind is None:
             return None
+        if self.training_reward_kind == "shaped":
+            return goal_shaping(reward, self.physics.position(state.ball),
+                                self.physics.position(next_state.ball), state.task.goal,
+                                self.shaping_weight, self.physics.dt)
         return goal_reward(self.physics.position(next_state.ball), next_state.task.goal,
                            self.goal_radius, self.training_reward_kind).astype(jnp.float32)
 

@@ -414,7 +414,7 @@ def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
     belief, pearl = configs(Args(preset="cpu", pearl_training_reward="dense"))
     assert "training_reward" not in belief.env_kwargs
     assert pearl.env_kwargs["training_reward"] == "dense"
-    _, bad = configs(Args(preset="cpu", pearl_training_reward="shaped"))
+    _, bad = configs(Args(preset="cpu", pearl_training_reward="potential"))
     with pytest.raises(ValueError, match="training_reward must be None or one of"):
         validate(bad)  # the experiments' sweep validates every config before training
 

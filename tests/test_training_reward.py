@@ -50,10 +50,41 @@ def test_semicircle_training_reward_is_the_distance_after_the_step_even_at_a_res
                                         jnp.zeros(2))[4].training_reward is None
 
 
+@pytest.mark.parametrize("physics", ["kinematic", "mjx"])
+def test_semicircle_shaped_training_reward_adds_the_speed_towards_the_goal(physics):
+    """Against numpy's distances from the ball before and after each step of the unwrapped
+    env, across an episode's end; the shaping telescopes to the net approach / dt."""
+    env = Semicircle(physics=physics, reward="sparse", training_reward="shaped",
+                     shaping_weight=0.5, episode_length=3)
+    position = lambda ball: np.asarray(env.physics.position(ball))
+    trial = envs.TrialWrapper(env, 2)
+    goal = np.array([0.6, 0.8])
+    _, state = trial.reset_to(jax.random.key(0), SemicircleTask(goal=jnp.asarray(goal)))
+    shaping = []
+    for t in range(6):
+        key, action = jax.random.key(10 + t), jnp.array([1.0, 0.7]) * (1 - 2 * (t == 1))
+        before = position(state.env_state.ball)
+        _, state_after, _, _, _ = env.step(jax.random.split(key, 3)[0], state.env_state, action)
+        _, state, reward, done, info = trial.step(key, state, action)
+        after = position(state_after.ball)
+        assert bool(done) == (t % 3 == 2)
+        closer = np.linalg.norm(before - goal) - np.linalg.norm(after - goal)
+        assert float(reward) == float(np.linalg.norm(after - goal) <= 0.2)
+        assert float(info.training_reward) == pytest.approx(float(reward) + 0.5 * closer / 0.1,
+                                                            abs=1e-5)
+        shaping.append(float(info.training_reward) - float(reward))
+        if bool(done):
+            net = np.linalg.norm(goal) - np.linalg.norm(after - goal)  # from the origin
+            assert sum(shaping) == pytest.approx(0.5 * net / 0.1, abs=1e-4)
+            shaping = []
+
+
 def test_bad_training_reward_names_the_field_and_choices():
     with pytest.raises(ValueError, match=r"training_reward must be None or one of \('sparse', "
-                                         r"'dense'\), got 'shaped'"):
-        Semicircle(training_reward="shaped")
+                                         r"'dense', 'shaped'\), got 'potential'"):
+        Semicircle(training_reward="potential")
+    with pytest.raises(ValueError, match="semicircle shaping_weight must be >= 0, got -1"):
+        Semicircle(training_reward="shaped", shaping_weight=-1)
 
 
 def test_rollouts_store_the_training_reward_beside_the_reward_the_agent_saw():
