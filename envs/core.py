@@ -140,8 +140,9 @@ def goal_shaping(reward: jax.Array, before: jax.Array, after: jax.Array, goal: j
                  weight: float, dt: float) -> jax.Array:
     """`reward` plus potential-based shaping (Ng et al. 1999) with potential −weight·‖x − g‖/dt:
     the speed towards the goal over the step. Over an episode it telescopes to
-    weight·(‖x₀ − g‖ − ‖x_T − g‖)/dt, a bonus for ending near the goal, so a search the sparse
-    reward asks for stays optimal while every step towards the goal earns something."""
+    weight·(‖x₀ − g‖ − ‖x_T − g‖)/dt, a bonus for ending near the goal, where a dense
+    −‖x − g‖ pays for nearness at every step and so pulls a searching agent off the arc; every
+    step towards the goal still earns something."""
     closer = jnp.linalg.norm(before - goal) - jnp.linalg.norm(after - goal)
     return (reward + weight * closer / dt).astype(jnp.float32)
 
