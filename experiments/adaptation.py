@@ -44,11 +44,14 @@ class Args(ExperimentArgs):
     episodes_per_trial: int = 3
     pearl_free_nats: float | None = None
     """the PEARL-style agent's free nats (None: network.pearl_free_nats' default)"""
+    pearl_kl: float | None = None
+    """the PEARL-style agent's KL weight (None: network.pearl_kl's default, PEARL's 0.1)"""
     pearl_training_reward: str | None = None
-    """PEARL's sparse-reward recipe (its sparse point robot): the PEARL-style agent's RL
-    losses learn from this reward of the env (`dense`) while its context, its input and the
-    returns reported keep the env's sparse reward; the belief agent is unchanged. None: the
-    env's reward, as the belief agent"""
+    """the PEARL-style agent's RL losses learn from this reward of the env while its context,
+    its input and the returns reported keep the env's sparse reward; the belief agent is
+    unchanged. `dense`: PEARL's sparse-reward recipe (its sparse point robot); `shaped`: the
+    sparse reward plus the speed towards the goal (potential-based). None: the env's
+    reward, as the belief agent"""
 
     quick_tasks, full_tasks = 256, 1000  # evaluation trials
 
@@ -66,8 +69,9 @@ class Args(ExperimentArgs):
 def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "episodes_per_trial")
-    if args.pearl_free_nats is not None and args.pearl_free_nats < 0:
-        raise ValueError(f"pearl_free_nats must be >= 0, got {args.pearl_free_nats}")
+    for name in ("pearl_free_nats", "pearl_kl"):
+        if getattr(args, name) is not None and getattr(args, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(args, name)}")
     # the full validation batch of the earlier preset: adaptation is measured on it too
     out = [args.config(args.env, args.learner, agent=agent, num_eval_envs=256,
                        episodes_per_trial=args.episodes_per_trial) for agent in args.agents]
@@ -75,9 +79,10 @@ def configs(args: Args) -> list:
 
 
 def _pearl_changes(args: Args, config):
-    if args.pearl_free_nats is not None:
-        config = config.replace(network=dataclasses.replace(
-            config.network, pearl_free_nats=args.pearl_free_nats))
+    network = {name: getattr(args, name) for name in ("pearl_free_nats", "pearl_kl")
+               if getattr(args, name) is not None}
+    if network:
+        config = config.replace(network=dataclasses.replace(config.network, **network))
     if args.pearl_training_reward is not None:
         config = config.replace(env_kwargs={**config.env_kwargs,
                                             "training_reward": args.pearl_training_reward})
