@@ -22,7 +22,11 @@ the sparse one (training_reward_dense.log; then the 1M and whole-trial runs):
         learner.replay_whole_trials=True learner.sequence_length=300 learner.batch_size=4 \
         learner.replay_ratio=0.032
 
-(training_reward_dense_1m.log, training_reward_dense_whole_trials.log)
+(training_reward_dense_1m.log, training_reward_dense_whole_trials.log), and with the
+sparse reward plus potential-based shaping instead (training_reward_shaped.log):
+
+    python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01,0.001 300000 \
+        env.training_reward=shaped
 
 and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
 
