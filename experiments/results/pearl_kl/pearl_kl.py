@@ -27,6 +27,9 @@ sparse reward plus potential-based shaping instead (training_reward_shaped.log):
 
     python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01,0.001 300000 \
         env.training_reward=shaped
+    python experiments/results/pearl_kl/pearl_kl.py 0.01 1000000 env.training_reward=shaped
+
+(the second: training_reward_shaped_1m.log)
 
 and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
 
