@@ -125,8 +125,8 @@ class MetaEnv:
         states before and after and its reward; None (the default): they learn from the
         reward itself. PEARL trains its critic on a dense reward where the env's reward is
         sparse (Rakelly et al. 2019, sparse point robot), while its context, like our agents'
-        input, sees the sparse one; quadruped_semicircle's `shaped` adds potential-based
-        shaping (Ng et al. 1999) to its sparse reward."""
+        input, sees the sparse one; semicircle's and quadruped_semicircle's `shaped` add
+        potential-based shaping (`goal_shaping`) to their sparse reward."""
         return None
 
     def reset_env(self, key: jax.Array, task: Any) -> tuple[jax.Array, Any]:
@@ -145,4 +145,3 @@ def goal_shaping(reward: jax.Array, before: jax.Array, after: jax.Array, goal: j
     step towards the goal still earns something."""
     closer = jnp.linalg.norm(before - goal) - jnp.linalg.norm(after - goal)
     return (reward + weight * closer / dt).astype(jnp.float32)
-
