@@ -209,7 +209,7 @@ class _PosteriorSamplingStep(nn.Module):
         held = jnp.where(episode_start[:, None] > 0, sampled, carry.z)  # for the episode
         z = sampled if self.resample else held
         kl = gaussian_kl_to_standard_normal(post_mean, post_log_std)
-        return ContextCarry(eta, precision, held), (z, jnp.concatenate(
+        return ContextCarry(eta, precision, held), (z, held, jnp.concatenate(
             [post_mean, post_log_std], axis=-1), kl)
 
 
@@ -229,7 +229,8 @@ class PosteriorSamplingEncoder(nn.Module):
     """PEARL's permutation-invariant context encoder (Rakelly et al. 2019): each transition
     gives a Gaussian factor N(μ_i, σ_i²); the posterior q(z | context) ∝ N(0, I)·Π_i factors.
     A z is sampled at each episode start and held fixed through the episode (posterior
-    sampling). Returns z, the posterior parameters and KL(q ‖ N(0, I)) per step.
+    sampling). Returns z, the episode's held z, the posterior parameters and
+    KL(q ‖ N(0, I)) per step.
     `z_from` (training; the carry always holds the episode's z): 'held' as when acting;
     'resampled': z drawn at every step from the posterior so far; 'trial': every step of a
     trial's segment of the sequence takes the z drawn at the segment's last step, from the
@@ -244,12 +245,12 @@ class PosteriorSamplingEncoder(nn.Module):
                  trial_start: jax.Array, noise: jax.Array):
         scan = nn.scan(_PosteriorSamplingStep, variable_broadcast="params",
                        split_rngs={"params": False}, in_axes=0, out_axes=0)
-        carry, (z, posterior, kl) = scan(self.latent_size, self.sizes, self.z_from != "held",
-                                         name="step")(carry, (x, episode_start, trial_start,
-                                                              noise))
+        carry, (z, held, posterior, kl) = scan(
+            self.latent_size, self.sizes, self.z_from != "held", name="step")(
+            carry, (x, episode_start, trial_start, noise))
         if self.z_from == "trial":
             z = last_of_trial(z, trial_start)
-        return carry, (z, posterior, kl)
+        return carry, (z, held, posterior, kl)
 
     @staticmethod
     def initial_carry(batch: int, latent_size: int) -> ContextCarry:

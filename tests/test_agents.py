@@ -124,7 +124,8 @@ def _encode(x, episode_start, trial_start, noise, latent=4, z_from="held"):
     encoder = PosteriorSamplingEncoder(latent, (16,), z_from=z_from)
     carry = PosteriorSamplingEncoder.initial_carry(x.shape[1], latent)
     params = encoder.init(jax.random.key(0), carry, x, episode_start, trial_start, noise)
-    return encoder.apply(params, carry, x, episode_start, trial_start, noise)[1]
+    z, _, posterior, kl = encoder.apply(params, carry, x, episode_start, trial_start, noise)[1]
+    return z, posterior, kl
 
 
 def test_last_of_trial_against_a_loop():
@@ -185,6 +186,23 @@ def test_pearl_latent_is_held_within_an_episode_and_resampled_at_its_start():
     # the posterior sample at an episode start is μ + σ·ε of that step's posterior
     mean, log_std = np.split(np.asarray(posterior[5]), 2, axis=-1)
     np.testing.assert_allclose(z[5], mean + np.exp(log_std) * noise[5], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy_z", ["held", "learner"])
+def test_pearl_policy_reads_the_actors_latent_in_the_learner_pass(policy_z):
+    """With pearl_policy_z='held' the learner's policy reads the z the actor held (its
+    output equals the acting pass's, the same params, inputs and noise), while the critic
+    reads the z resampled from the context so far, which also holds the current episode's
+    steps; with 'learner' the policy reads the critic's z."""
+    agent, net, params, carry, batch = _setup("pearl", policy_core="feedforward",
+                                              pearl_policy_z=policy_z)
+    x = batch.inputs._replace(episode_start=batch.inputs.episode_start.at[3].set(1.0))
+    _, acting = agent.apply(params, carry, x, batch.noise)
+    learner = agent.clone(config=dataclasses.replace(net, latent_learner_pass=True))
+    _, learning = learner.apply(params, carry, x, batch.noise)
+    assert not np.allclose(learning.critic_features, acting.critic_features)
+    same = np.allclose(learning.policy_params, acting.policy_params, rtol=1e-6, atol=1e-6)
+    assert same == (policy_z == "held")
 
 
 def test_pearl_posterior_is_permutation_invariant():

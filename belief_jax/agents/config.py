@@ -13,6 +13,7 @@ POLICY_HEADS = ("generic", "factored", "auto")
 LR_SCHEDULES = ("constant", "cosine")
 TASK_INFO_TARGETS = ("embedding", "task_id")
 PEARL_TRAIN_Z = ("trial", "resampled", "held")
+PEARL_POLICY_Z = ("learner", "held")
 
 
 def switched_on(weight) -> bool:
@@ -86,6 +87,12 @@ class NetworkConfig(Validated):
     included (PEARL's z from the task's context; on semicircle it learnt far slower: see the
     README); 'held' uses the z the actor held for the episode (gradient only where a
     sequence holds an episode start)"""
+    pearl_policy_z: str = "learner"
+    """pearl, in the learner's forward pass: the z the policy reads. 'learner': the z drawn as
+    pearl_train_z says, as the critic; 'held': the z the actor held for the episode, drawn at
+    its start from the context of the trial's earlier episodes (what the policy reads when it
+    acts; 'resampled' and 'trial' also hold the current episode's steps). The critic and so
+    the encoder always learn from pearl_train_z's z"""
     latent_learner_pass: bool = False
     """internal: set by the learner for its forward pass (z drawn as pearl_train_z says)"""
     normalize_observations: bool = False
@@ -118,6 +125,7 @@ class NetworkConfig(Validated):
                              "directly: set network.ib_belief, ib_policy and ib_critic to 0")
         positive(self, "network.", "hidden_size", "ib_size", "latent_size")
         choice("network.pearl_train_z", self.pearl_train_z, PEARL_TRAIN_Z)
+        choice("network.pearl_policy_z", self.pearl_policy_z, PEARL_POLICY_Z)
         non_negative(self, "network.", "aux_weight", "ib_belief", "ib_policy", "ib_critic",
                      "pearl_kl", "pearl_free_nats", "belief_learning_rate")
         if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes, *self.belief_head_sizes)):

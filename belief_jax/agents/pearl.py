@@ -25,11 +25,12 @@ class Pearl(AgentKind):
         z_from = config.pearl_train_z if config.latent_learner_pass else "held"
         encoder = PosteriorSamplingEncoder(config.latent_size, config.torso_sizes,
                                            z_from=z_from, name="context")
-        context, (z, _, kl) = encoder(carry, flat, x.episode_start, x.trial_start,
-                                      noise.latent)
+        context, (z, held, _, kl) = encoder(carry, flat, x.episode_start, x.trial_start,
+                                            noise.latent)
+        policy_z = held if config.pearl_policy_z == "held" else z
         # As in PEARL, the encoder learns from the critic and the KL, not from the actor.
         policy_h = MLP(config.torso_sizes, name="policy_torso")(
-            jnp.concatenate([flat, jax.lax.stop_gradient(z)], axis=-1))
+            jnp.concatenate([flat, jax.lax.stop_gradient(policy_z)], axis=-1))
         critic_h = MLP(config.torso_sizes, name="critic_torso")(
             jnp.concatenate([flat, z], axis=-1))
         return Torso(carry=context, policy_h=policy_h, critic_h=critic_h, belief=None,
