@@ -415,9 +415,9 @@ def test_adaptation_sets_free_nats_and_kl_on_the_pearl_agent_only():
 def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
     from belief_jax.train import validate
     from experiments.adaptation import Args, configs
-    belief, pearl = configs(Args(preset="cpu"))  # the defaults: shaped, KL weight 0.01
+    belief, pearl = configs(Args(preset="cpu"))  # the defaults: shaped, KL weight 0.05
     assert (belief.env_kwargs, belief.network.pearl_kl) == ({}, 0.1)
-    assert (pearl.env_kwargs, pearl.network.pearl_kl) == ({"training_reward": "shaped"}, 0.01)
+    assert (pearl.env_kwargs, pearl.network.pearl_kl) == ({"training_reward": "shaped"}, 0.05)
     _, plain = configs(Args(preset="cpu", pearl_training_reward=None, pearl_kl=None))
     assert (plain.env_kwargs, plain.network.pearl_kl) == ({}, 0.1)
     belief, pearl = configs(Args(preset="cpu", pearl_training_reward="dense"))

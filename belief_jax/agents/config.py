@@ -87,12 +87,14 @@ class NetworkConfig(Validated):
     included (PEARL's z from the task's context; on semicircle it learnt far slower: see the
     README); 'held' uses the z the actor held for the episode (gradient only where a
     sequence holds an episode start)"""
-    pearl_policy_z: str = "learner"
-    """pearl, in the learner's forward pass: the z the policy reads. 'learner': the z drawn as
-    pearl_train_z says, as the critic; 'held': the z the actor held for the episode, drawn at
-    its start from the context of the trial's earlier episodes (what the policy reads when it
-    acts; 'resampled' and 'trial' also hold the current episode's steps). The critic and so
-    the encoder always learn from pearl_train_z's z"""
+    pearl_policy_z: str = "held"
+    """pearl, in the learner's forward pass: the z the policy reads. 'held' (the default):
+    the z the actor held for the episode, drawn at its start from the context of the trial's
+    earlier episodes, which is what the policy reads when it acts; 'learner': the z drawn as
+    pearl_train_z says, as the critic reads it ('resampled' and 'trial' also hold the current
+    episode's steps, which the acting policy never has; on semicircle over 1M env steps it
+    learnt and then unlearnt: see the README). The critic, and so the encoder, always learn
+    from pearl_train_z's z"""
     latent_learner_pass: bool = False
     """internal: set by the learner for its forward pass (z drawn as pearl_train_z says)"""
     normalize_observations: bool = False

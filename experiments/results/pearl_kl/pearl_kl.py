@@ -1,5 +1,7 @@
 """Provenance of the README table "What it learns on semicircle" (PEARL-style agent): a
-diagnostic script, not a tested module. From the repository root:
+diagnostic script, not a tested module. Every log but held_policy_z_1m.log ran before
+network.pearl_policy_z existed, with the policy on the learner's z: add
+network.pearl_policy_z=learner to repeat them. From the repository root:
 
     python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01,0.001,0 300000
     python experiments/results/pearl_kl/pearl_kl.py 1.0,0.1,0.01 300000 \
@@ -29,7 +31,14 @@ sparse reward plus potential-based shaping instead (training_reward_shaped.log):
         env.training_reward=shaped
     python experiments/results/pearl_kl/pearl_kl.py 0.01 1000000 env.training_reward=shaped
 
-(the second: training_reward_shaped_1m.log)
+(the second: training_reward_shaped_1m.log), then KL weights between (the learner's policy
+on the critic's z, as before 2026-12-06; training_reward_shaped_mid_kl_1m.log) and with the
+policy on the z the actor held (network.pearl_policy_z's default since; held_policy_z_1m.log):
+
+    python experiments/results/pearl_kl/pearl_kl.py 0.02,0.05 1000000 \
+        env.training_reward=shaped network.pearl_policy_z=learner
+    python experiments/results/pearl_kl/pearl_kl.py 0.01,0.05 1000000 \
+        env.training_reward=shaped network.pearl_policy_z=held
 
 and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
 
