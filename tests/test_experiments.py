@@ -410,14 +410,21 @@ def test_adaptation_sets_free_nats_and_kl_on_the_pearl_agent_only():
     assert (belief.network.pearl_kl, pearl.network.pearl_kl) == (0.1, 0.01)
     with pytest.raises(ValueError, match="pearl_kl must be >= 0, got -0.5"):
         configs(Args(pearl_kl=-0.5))
+    belief, pearl = configs(Args(preset="cpu"))  # the policy on the critic's z by default
+    assert (belief.network.pearl_policy_z, pearl.network.pearl_policy_z) == ("held", "learner")
+    _, held = configs(Args(preset="cpu", pearl_policy_z=None))
+    assert held.network.pearl_policy_z == "held"
+    with pytest.raises(ValueError, match=r"pearl_policy_z must be None or one of \('learner', "
+                                         r"'held'\), got 'episode'"):
+        configs(Args(pearl_policy_z="episode"))
 
 
 def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
     from belief_jax.train import validate
     from experiments.adaptation import Args, configs
-    belief, pearl = configs(Args(preset="cpu"))  # the defaults: shaped, KL weight 0.05
+    belief, pearl = configs(Args(preset="cpu"))  # the defaults: shaped, KL weight 0.01
     assert (belief.env_kwargs, belief.network.pearl_kl) == ({}, 0.1)
-    assert (pearl.env_kwargs, pearl.network.pearl_kl) == ({"training_reward": "shaped"}, 0.05)
+    assert (pearl.env_kwargs, pearl.network.pearl_kl) == ({"training_reward": "shaped"}, 0.01)
     _, plain = configs(Args(preset="cpu", pearl_training_reward=None, pearl_kl=None))
     assert (plain.env_kwargs, plain.network.pearl_kl) == ({}, 0.1)
     belief, pearl = configs(Args(preset="cpu", pearl_training_reward="dense"))
