@@ -58,7 +58,8 @@ class Args(ExperimentArgs):
     """which z the PEARL-style agent's policy learns on (None: network.pearl_policy_z's
     default, 'held'). 'learner', the z the critic reads: at the cpu preset's 324k env steps
     it adapts between episodes (3 seeds), but by 1.1M it has unlearnt; 'held' with
-    --pearl-kl 0.05 did not unlearn by 1.1M but did not adapt either (README, *Adaptation*)"""
+    --pearl-kl 0.05 had not unlearnt by 1.1M but did not adapt either, and declined by 2.2M
+    (README, *Adaptation*)"""
     pearl_training_reward: str | None = "shaped"
     """the PEARL-style agent's RL losses learn from this reward of the env while its context,
     its input and the returns reported keep the env's sparse reward; the belief agent is

@@ -92,9 +92,9 @@ class NetworkConfig(Validated):
     the z the actor held for the episode, drawn at its start from the context of the trial's
     earlier episodes, which is what the policy reads when it acts; 'learner': the z drawn as
     pearl_train_z says, as the critic reads it ('resampled' and 'trial' also hold the current
-    episode's steps, which the acting policy never has; on semicircle over 1M env steps it
-    learnt and then unlearnt: see the README). The critic, and so the encoder, always learn
-    from pearl_train_z's z"""
+    episode's steps, which the acting policy never has; on semicircle it learnt and then
+    unlearnt by 1.1M env steps, where 'held' had not yet, though it too declined by 2.2M: see
+    the README). The critic, and so the encoder, always learn from pearl_train_z's z"""
     latent_learner_pass: bool = False
     """internal: set by the learner for its forward pass (z drawn as pearl_train_z says)"""
     normalize_observations: bool = False
