@@ -1,5 +1,5 @@
 """Provenance of the README table "What it learns on semicircle" (PEARL-style agent): a
-diagnostic script, not a tested module. Every log but held_policy_z_1m.log ran before
+diagnostic script, not a tested module. Every log but the held_policy_z_* ones ran before
 network.pearl_policy_z existed, with the policy on the learner's z: add
 network.pearl_policy_z=learner to repeat them. From the repository root:
 
@@ -39,6 +39,11 @@ policy on the z the actor held (network.pearl_policy_z's default since; held_pol
         env.training_reward=shaped network.pearl_policy_z=learner
     python experiments/results/pearl_kl/pearl_kl.py 0.01,0.05 1000000 \
         env.training_reward=shaped network.pearl_policy_z=held
+
+and the held z with twin critics (held_policy_z_twin_critics_1m.log):
+
+    python experiments/results/pearl_kl/pearl_kl.py 0.05 1000000 \
+        env.training_reward=shaped learner.twin_critics=True
 
 and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
 
