@@ -26,7 +26,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from belief_jax.agents.config import PEARL_POLICY_Z
 from experiments.common import (
     ExperimentArgs,
     check_positive,
@@ -88,9 +87,6 @@ def configs(args: Args) -> list:
     for name in ("pearl_free_nats", "pearl_kl"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(args, name)}")
-    if args.pearl_policy_z is not None and args.pearl_policy_z not in PEARL_POLICY_Z:
-        raise ValueError(f"pearl_policy_z must be None or one of {PEARL_POLICY_Z}, got "
-                         f"{args.pearl_policy_z!r}")
     # the full validation batch of the earlier preset: adaptation is measured on it too
     out = [args.config(args.env, args.learner, agent=agent, num_eval_envs=256,
                        episodes_per_trial=args.episodes_per_trial) for agent in args.agents]
