@@ -11,8 +11,9 @@ critic learns from the sparse reward plus potential-based shaping (`--pearl-trai
 shaped`, KL weight 0.01, its policy on the critic's z), as PEARL trains its critic on a
 denser reward than its context sees; with the sparse reward alone it learns one fixed sweep
 and does not adapt. Writes
-adaptation.csv (agent, episode, return_mean, return_se, n_tasks, n_seeds) and
-adaptation.png.
+adaptation.csv (agent, episode, return_mean, return_se over tasks, return_se_seeds over
+seeds, n_tasks, n_seeds), adaptation_seeds.csv (each seed's return per episode),
+adaptation_curves.csv (the learning curves, 95% bands over seeds) and adaptation.png.
 
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--preset
 cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (11-19
@@ -27,6 +28,7 @@ import jax
 import numpy as np
 
 from experiments.common import (
+    CURVE_COLUMNS,
     ExperimentArgs,
     check_positive,
     cli,
@@ -36,7 +38,9 @@ from experiments.common import (
     write_csv,
 )
 
-COLUMNS = ("agent", "episode", "return_mean", "return_se", "n_tasks", "n_seeds")
+COLUMNS = ("agent", "episode", "return_mean", "return_se", "return_se_seeds", "n_tasks",
+           "n_seeds")
+SEED_COLUMNS = ("agent", "seed", "episode", "return_mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,24 +116,35 @@ def episode_returns(rewards: np.ndarray, episodes: int) -> np.ndarray:
 
 
 def measure(trained, tasks, key) -> list[dict]:
-    """Return per episode of a trial on each task, averaged over seeds."""
+    """Return per episode of a trial on each task, averaged over seeds: its s.e. over tasks
+    (of the seed-averaged return) and over seeds (of each seed's mean over tasks); and each
+    seed's mean, as rows with a `seed`."""
     _, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
-    per_episode = episode_returns(np.asarray(transitions.reward, np.float64),
-                                  trained.config.episodes_per_trial).mean(0)  # over seeds
+    returns = episode_returns(np.asarray(transitions.reward, np.float64),
+                              trained.config.episodes_per_trial)  # [seeds, episodes, tasks]
     rows = []
-    for episode, returns in enumerate(per_episode, start=1):
-        mean, se = mean_se(returns)
-        rows.append(dict(episode=episode, return_mean=float(mean), return_se=float(se),
-                         n_tasks=returns.size, n_seeds=trained.config.num_seeds))
+    for episode in range(returns.shape[1]):
+        mean, se = mean_se(returns[:, episode].mean(0))
+        per_seed = returns[:, episode].mean(1)
+        rows.append(dict(episode=episode + 1, return_mean=float(mean), return_se=float(se),
+                         return_se_seeds=float(mean_se(per_seed)[1]),
+                         n_tasks=returns.shape[2], n_seeds=trained.config.num_seeds))
+        rows += [dict(seed=seed, episode=episode + 1, return_mean=float(value))
+                 for seed, value in enumerate(per_seed)]
     return rows
 
 
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
-    rows, _ = sweep([({"agent": config.agent}, config) for config in runs], args.tasks,
-                    args.seed, measure, log)
+    rows, curves = sweep([({"agent": config.agent}, config) for config in runs], args.tasks,
+                         args.seed, measure, log)
+    seeds = [row for row in rows if "seed" in row]
+    rows = [row for row in rows if "seed" not in row]
     from experiments.plotting import plot_adaptation
     return {"csv": write_csv(args.out / "adaptation.csv", COLUMNS, rows),
+            "seeds": write_csv(args.out / "adaptation_seeds.csv", SEED_COLUMNS, seeds),
+            "curves": write_csv(args.out / "adaptation_curves.csv",
+                                ("agent", *CURVE_COLUMNS), curves),
             "png": plot_adaptation(rows, args.out / "adaptation.png",
                                    f"{args.env}, {args.learner}, "
                                    f"{runs[0].trained_env_steps:,} env steps")}

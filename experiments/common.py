@@ -68,6 +68,9 @@ class ExperimentArgs:
     svg0_target_update: str | None = None
     """SVG(0)'s target networks, polyak or periodic (default: the preset's: polyak, but
     periodic on the bandit)"""
+    svg0_lr_schedule: str | None = None
+    """SVG(0)'s learning rate, constant or cosine (decayed over the run; default: the
+    preset's, constant)"""
 
     quick_tasks: ClassVar[int] = 256
     full_tasks: ClassVar[int] = 1000
@@ -115,7 +118,8 @@ class ExperimentArgs:
         """The learner fields given by this experiment's --ppo-* / --svg0-* flags."""
         given = {"ppo": {"normalize_values": self.ppo_normalize_values,
                          "clip_per_module": self.ppo_clip_per_module},
-                 "svg0": {"target_update": self.svg0_target_update}}.get(learner, {})
+                 "svg0": {"target_update": self.svg0_target_update,
+                          "lr_schedule": self.svg0_lr_schedule}}.get(learner, {})
         return {k: v for k, v in given.items() if v is not None}
 
     def base(self, env: str, learner: str) -> TrainConfig:

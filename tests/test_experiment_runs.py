@@ -3,6 +3,7 @@ columns and its PNGs (slow: every run compiles several training loops)."""
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from experiments import (
@@ -66,12 +67,25 @@ def test_supervision_and_generalisation(tmp_path):
 
 
 def test_adaptation(tmp_path):
+    """Per agent and episode, the seed-averaged return with its s.e. over seeds computed
+    from the per-seed rows; the learning curves of both agents."""
     paths = adaptation.run(adaptation.Args(out=tmp_path, episodes_per_trial=2,
-                                           total_env_steps=1_600, **TINY), quiet)
+                                           total_env_steps=1_600, **{**TINY, "num_seeds": 2}),
+                           quiet)
     rows = read_csv(paths["csv"])
     assert tuple(rows[0]) == adaptation.COLUMNS
     assert [(r["agent"], r["episode"]) for r in rows] == [
         ("belief", 1), ("belief", 2), ("pearl", 1), ("pearl", 2)]
+    seeds = read_csv(paths["seeds"])
+    assert tuple(seeds[0]) == adaptation.SEED_COLUMNS
+    for row in rows:
+        mine = [s["return_mean"] for s in seeds
+                if (s["agent"], s["episode"]) == (row["agent"], row["episode"])]
+        assert len(mine) == 2 and row["n_seeds"] == 2
+        assert row["return_mean"] == pytest.approx(np.mean(mine))
+        assert row["return_se_seeds"] == pytest.approx(abs(mine[0] - mine[1]) / 2)
+    curves = read_csv(paths["curves"])
+    assert {c["agent"] for c in curves} == {"belief", "pearl"}
     _pngs(paths)
 
 

@@ -177,6 +177,29 @@ def test_periodic_target_copies_every_period():
         np.testing.assert_allclose(a, b + 1)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_cosine_schedule_decays_the_agent_and_critic_steps_over_the_run(schedule):
+    """Adam's steps on a constant gradient move each parameter by the rate: with the cosine
+    schedule 1e-2 at the first gradient step and 3% of it at the run's last, in the agent
+    and in the critic; constant, 1e-2 throughout."""
+    config = _tiny(lr_schedule=schedule, learning_rate=1e-2)
+    trainer = Trainer(config)
+    state = jax.jit(trainer.init)(jax.random.key(0)).learner
+    learner = trainer.learner
+    num_updates = config.num_iterations * config.learner.updates_per_iteration
+    grads = jax.tree.map(jnp.ones_like, state.params)
+    step = jax.jit(lambda opt_state: learner.optimizer.update(grads, opt_state, state.params))
+    opt_state, moves = state.opt_state, []
+    for _ in range(num_updates):
+        updates, opt_state = step(opt_state)
+        moves.append([max(float(jnp.abs(u).max()) for u in jax.tree.leaves(updates[part]))
+                      for part in ("agent", "q")])
+    np.testing.assert_allclose(moves[0], [1e-2, 1e-2], rtol=1e-3)
+    final = 1e-2 * (0.03 + 0.97 * 0.5 * (1 + np.cos(np.pi * (num_updates - 1) / num_updates)))
+    expected = final if schedule == "cosine" else 1e-2
+    np.testing.assert_allclose(moves[-1], [expected, expected], rtol=1e-3)
+
+
 @pytest.mark.slow  # 23-34 s (off-by-default option or rare edge): keeps `make test` < 10 min
 def test_stored_actions_on_the_box_edge_are_rescored_finitely():
     """A pre-tanh sample beyond ~8.3 is stored as exactly ±1.0 in float32; re-scoring it

@@ -82,6 +82,14 @@ class LearnerConfig(Validated):
 FINAL_RATE_FRACTION = 0.03
 
 
+def learning_rate(rate: float, schedule: str, num_updates: int) -> float | optax.Schedule:
+    """`rate`, constant or (`schedule='cosine'`) decayed over the run's `num_updates`
+    gradient steps to FINAL_RATE_FRACTION of it."""
+    if schedule == "cosine":
+        return optax.cosine_decay_schedule(rate, max(num_updates, 1), FINAL_RATE_FRACTION)
+    return rate
+
+
 def with_belief_optimizer(optimizer: optax.GradientTransformation, agent, network,
                           max_grad_norm: float, num_updates: int,
                           agent_path: Callable[[Any], Any] = lambda params: params
@@ -97,9 +105,8 @@ def with_belief_optimizer(optimizer: optax.GradientTransformation, agent, networ
     modules = agent.traits.belief_modules
     if network.belief_learning_rate <= 0 or not modules:
         return optimizer
-    rate = network.belief_learning_rate
-    if network.belief_lr_schedule == "cosine":
-        rate = optax.cosine_decay_schedule(rate, max(num_updates, 1), FINAL_RATE_FRACTION)
+    rate = learning_rate(network.belief_learning_rate, network.belief_lr_schedule,
+                         num_updates)
     belief = optax.chain(optax.clip_by_global_norm(max_grad_norm),
                          optax.adam(rate, eps=1e-5))
 

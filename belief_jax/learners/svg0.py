@@ -23,8 +23,14 @@ import rlax
 
 from belief_jax import obs_norm
 from belief_jax.agents import Agent, QHead, policy_distribution
-from belief_jax.agents.config import NetworkConfig
-from belief_jax.learners.base import LearnerConfig, register, rl_reward, with_belief_optimizer
+from belief_jax.agents.config import LR_SCHEDULES, NetworkConfig
+from belief_jax.learners.base import (
+    LearnerConfig,
+    learning_rate,
+    register,
+    rl_reward,
+    with_belief_optimizer,
+)
 from belief_jax.losses import aux_and_ib_loss
 from belief_jax.parallel import shard_envs
 from belief_jax.replay import (
@@ -75,6 +81,10 @@ class SVGConfig(LearnerConfig):
     gamma: float = 0.99
     retrace_lambda: float = 1.0
     learning_rate: float = 3e-4
+    lr_schedule: str = "constant"
+    """constant, or cosine: every module but a separate belief network (which has its own,
+    network.belief_lr_schedule) decays from learning_rate to 3% of it over the run's
+    gradient steps, so a learner whose return peaks and then declines settles instead"""
     max_grad_norm: float = 40.0
     target_update: str = "polyak"
     """polyak (the default: on semicircle, 3 seeds, its validation return reached 90 in 22%
@@ -102,6 +112,7 @@ class SVGConfig(LearnerConfig):
         non_negative(self, "svg0.", "min_replay", "alpha", "burn_in")
         unit_interval(self, "svg0.", "gamma", "retrace_lambda")
         choice("svg0.target_update", self.target_update, TARGET_UPDATES)
+        choice("svg0.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.replay_whole_trials and self.burn_in:
             raise ValueError(f"svg0.burn_in={self.burn_in} with svg0.replay_whole_trials: a "
                              "whole trial starts from the initial state; set burn_in to 0")
@@ -182,10 +193,11 @@ class SVG0:
         self.train_agent = agent.clone(config=dataclasses.replace(
             agent.config, latent_learner_pass=True))
         self.q_head = QHead(network.head_sizes, agent.action_space)
+        num_updates = num_iterations * config.updates_per_iteration
+        rate = learning_rate(config.learning_rate, config.lr_schedule, num_updates)
         self.optimizer = with_belief_optimizer(
-            optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                        optax.adam(config.learning_rate)),
-            agent, network, config.max_grad_norm, num_iterations * config.updates_per_iteration,
+            optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(rate)),
+            agent, network, config.max_grad_norm, num_updates,
             agent_path=lambda params: params["agent"])
         self.alpha_optimizer = optax.adam(config.alpha_learning_rate)
         self.buffer = make_sequence_buffer(config.num_envs, config.replayed_length,
