@@ -63,6 +63,10 @@ class Args(ExperimentArgs):
     it adapts between episodes (3 seeds), but by 1.1M it has unlearnt; 'held' with
     --pearl-kl 0.05 had not unlearnt by 1.1M but did not adapt either, and declined by 2.2M
     (README, *Adaptation*)"""
+    pearl_train_z: str | None = None
+    """the z the PEARL-style agent's critic (and through it its encoder) learns on (None:
+    network.pearl_train_z's default, 'resampled'); 'trial' is PEARL's z from the task's
+    context"""
     pearl_training_reward: str | None = "shaped"
     """the PEARL-style agent's RL losses learn from this reward of the env while its context,
     its input and the returns reported keep the env's sparse reward; the belief agent is
@@ -99,7 +103,7 @@ def configs(args: Args) -> list:
 
 def _pearl_changes(args: Args, config):
     network = {name: getattr(args, name)
-               for name in ("pearl_free_nats", "pearl_kl", "pearl_policy_z")
+               for name in ("pearl_free_nats", "pearl_kl", "pearl_policy_z", "pearl_train_z")
                if getattr(args, name) is not None}
     if network:
         config = config.replace(network=dataclasses.replace(config.network, **network))

@@ -418,6 +418,9 @@ def test_adaptation_sets_free_nats_and_kl_on_the_pearl_agent_only():
     with pytest.raises(ValueError, match=r"network.pearl_policy_z='episode' is not valid; "
                                          r"choose one of \['learner', 'held'\]"):
         configs(Args(pearl_policy_z="episode"))
+    belief, trial = configs(Args(preset="cpu", pearl_train_z="trial"))
+    assert (belief.network.pearl_train_z, trial.network.pearl_train_z) == ("resampled", "trial")
+    assert held.network.pearl_train_z == "resampled"
 
 
 def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
