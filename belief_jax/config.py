@@ -49,6 +49,11 @@ class TrainConfig(Validated):
     """save a checkpoint every this many chunks (0 = only at the end)"""
     keep_checkpoints: int = 3
     """how many of the latest checkpoints to keep"""
+    keep_best: bool = False
+    """also carry, per seed, the acting parameters of the validation pass with the highest
+    validation return (RunnerState.best, checkpointed with the run); the experiments then
+    measure those instead of the last ones. Model selection on the validation passes' fresh
+    tasks, for a learner whose return peaks and then declines"""
     belief_exploration_envs: int = 0
     """of the learner's envs, this many act ε-greedily around the policy (ε ~ U[0, 1] per
     trial) to show the belief more varied histories; their steps train the belief only (the

@@ -253,6 +253,9 @@ def run(config: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False
                 break
     checkpoints.close()
     summary = _summary(config, rows, compile_s, interrupted)
+    if state.best is not None:  # per seed: the checkpoint's `best` holds their params
+        summary["best_validation_return"] = to_host(state.best.validation_return).tolist()
+        summary["best_env_steps"] = to_host(state.best.env_steps).tolist()
     if is_main_process():
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

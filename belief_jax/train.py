@@ -20,7 +20,7 @@ from belief_jax.acting import Acting
 from belief_jax.agents import Agent, sample_ib_noise
 from belief_jax.config import NetworkConfig, TrainConfig
 from belief_jax.losses import task_log_likelihood
-from belief_jax.types import RunnerState
+from belief_jax.types import BestParams, RunnerState
 from envs.core import TaskInfoSpec
 
 
@@ -127,8 +127,13 @@ class Trainer:
         # One env's transition shows the learner (replay) what a stored step looks like.
         _, (example, _) = self.acting.step(params, actor, example_key)
         example = jax.tree.map(lambda x: x[0], example)
-        return RunnerState(learner=self.learner.init(learner_key, params, example),
-                           actor=actor, key=key, iteration=jnp.int32(0))
+        learner = self.learner.init(learner_key, params, example)
+        best = None
+        if self.config.keep_best:
+            best = BestParams(self.learner.acting_params(learner), jnp.float32(-jnp.inf),
+                              jnp.int32(0))
+        return RunnerState(learner=learner, actor=actor, key=key, iteration=jnp.int32(0),
+                           best=best)
 
     def iteration(self, state: RunnerState, _=None) -> tuple[RunnerState, dict]:
         key, rollout_key, update_key = jax.random.split(state.key, 3)
@@ -142,8 +147,8 @@ class Trainer:
         metrics["train_return"] = jnp.where(num_trials > 0,
                                             (completed * on_policy).sum() / num_trials, jnp.nan)
         metrics["env_steps"] = (state.iteration + 1) * self.config.learner.steps_per_iteration
-        return RunnerState(learner=learner, actor=actor, key=key,
-                           iteration=state.iteration + 1), metrics
+        return state._replace(learner=learner, actor=actor, key=key,
+                              iteration=state.iteration + 1), metrics
 
     def evaluate(self, params: dict, key: jax.Array) -> dict:
         """One trial on each of `num_eval_envs` envs with fresh tasks from the distribution;
@@ -165,9 +170,19 @@ class Trainer:
         more or less often never changes the training trajectory."""
         state, metrics = jax.lax.scan(self.iteration, state, None,
                                       self.config.iterations_per_chunk)
-        evaluation = self.evaluate(self.learner.acting_params(state.learner),
-                                   jax.random.fold_in(state.key, 7))
+        params = self.learner.acting_params(state.learner)
+        evaluation = self.evaluate(params, jax.random.fold_in(state.key, 7))
+        if state.best is not None:
+            env_steps = state.iteration * self.config.learner.steps_per_iteration
+            state = state._replace(best=_better(state.best, BestParams(
+                params, evaluation["validation_return"], env_steps)))
         return state, metrics, evaluation
+
+
+def _better(best: BestParams, candidate: BestParams) -> BestParams:
+    """The candidate where its validation return is higher (a NaN one never wins)."""
+    take = candidate.validation_return > best.validation_return
+    return jax.tree.map(lambda new, old: jnp.where(take, new, old), candidate, best)
 
 
 def over_seeds(fn, num_seeds: int):

@@ -94,8 +94,18 @@ class ActorState(NamedTuple):
     epsilon: jax.Array       # exploring envs' ε of the current trial (0 for the others)
 
 
+class BestParams(NamedTuple):
+    """The acting parameters of the validation pass with the highest validation return so
+    far (`TrainConfig.keep_best`)."""
+
+    params: Any
+    validation_return: jax.Array  # -inf before the first validation pass
+    env_steps: jax.Array          # per seed, when they were validated
+
+
 class RunnerState(NamedTuple):
     learner: Any  # the learner's own state (see `belief_jax.learners`)
     actor: ActorState
     key: jax.Array
     iteration: jax.Array
+    best: BestParams | None = None  # only with TrainConfig.keep_best

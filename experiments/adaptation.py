@@ -12,8 +12,10 @@ shaped`, KL weight 0.01, its policy on the critic's z), as PEARL trains its crit
 denser reward than its context sees; with the sparse reward alone it learns one fixed sweep
 and does not adapt. Writes
 adaptation.csv (agent, episode, return_mean, return_se over tasks, return_se_seeds over
-seeds, n_tasks, n_seeds), adaptation_seeds.csv (each seed's return per episode),
-adaptation_curves.csv (the learning curves, 95% bands over seeds) and adaptation.png.
+seeds, n_tasks, n_seeds), adaptation_seeds.csv (each seed's return per episode, and the
+env steps of the parameters measured: the last, or with `--keep-best` those of the seed's
+best validation pass), adaptation_curves.csv (the learning curves, 95% bands over seeds)
+and adaptation.png.
 
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--preset
 cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (11-25
@@ -40,7 +42,7 @@ from experiments.common import (
 
 COLUMNS = ("agent", "episode", "return_mean", "return_se", "return_se_seeds", "n_tasks",
            "n_seeds")
-SEED_COLUMNS = ("agent", "seed", "episode", "return_mean")
+SEED_COLUMNS = ("agent", "seed", "episode", "return_mean", "params_env_steps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,10 +126,12 @@ def episode_returns(rewards: np.ndarray, episodes: int) -> np.ndarray:
 def measure(trained, tasks, key) -> list[dict]:
     """Return per episode of a trial on each task, averaged over seeds: its s.e. over tasks
     (of the seed-averaged return) and over seeds (of each seed's mean over tasks); and each
-    seed's mean, as rows with a `seed`."""
+    seed's mean, as rows with a `seed` and the env steps its parameters were trained for."""
     _, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
     returns = episode_returns(np.asarray(transitions.reward, np.float64),
                               trained.config.episodes_per_trial)  # [seeds, episodes, tasks]
+    measured_at = (trained.best_env_steps if trained.best_env_steps is not None else
+                   np.full(returns.shape[0], trained.env_steps[-1]))
     rows = []
     for episode in range(returns.shape[1]):
         mean, se = mean_se(returns[:, episode].mean(0))
@@ -135,7 +139,8 @@ def measure(trained, tasks, key) -> list[dict]:
         rows.append(dict(episode=episode + 1, return_mean=float(mean), return_se=float(se),
                          return_se_seeds=float(mean_se(per_seed)[1]),
                          n_tasks=returns.shape[2], n_seeds=trained.config.num_seeds))
-        rows += [dict(seed=seed, episode=episode + 1, return_mean=float(value))
+        rows += [dict(seed=seed, episode=episode + 1, return_mean=float(value),
+                      params_env_steps=int(measured_at[seed]))
                  for seed, value in enumerate(per_seed)]
     return rows
 

@@ -71,6 +71,10 @@ class ExperimentArgs:
     svg0_lr_schedule: str | None = None
     """SVG(0)'s learning rate, constant or cosine (decayed over the run; default: the
     preset's, constant)"""
+    keep_best: bool = False
+    """measure each seed's parameters from its validation pass with the highest validation
+    return instead of its last (model selection on the passes' fresh tasks; the measured
+    tasks are others)"""
 
     quick_tasks: ClassVar[int] = 256
     full_tasks: ClassVar[int] = 1000
@@ -138,7 +142,7 @@ class ExperimentArgs:
         """The env's preset for `learner`, sized to `steps` (default `self.steps`) with this
         experiment's seeds and a validation batch that keeps each chunk's evaluation cheap."""
         base = self.base(env, learner)
-        changes = {"seed": self.seed, "num_seeds": self.seeds,
+        changes = {"seed": self.seed, "num_seeds": self.seeds, "keep_best": self.keep_best,
                    "num_eval_envs": min(base.num_eval_envs, 64 if self.small else 256),
                    **changes}
         return sized(base, steps or self.steps(env, learner), self.curve_points,
@@ -161,6 +165,8 @@ class Trained:
     grad_norm: np.ndarray | None = None
     """[seeds, chunks], the RL update's global gradient norm (before any clip), mean over
     the chunk's iterations"""
+    best_env_steps: np.ndarray | None = None
+    """[seeds], with config.keep_best: the env steps at which `params` were validated"""
 
     @functools.cached_property
     def trials(self):
@@ -186,6 +192,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> Trained:
     trained.compile_s = compile_s
     log(f"  done in {trained.wall_s:.0f}s ({compile_s:.0f}s of it compiling); final "
         f"validation return {np.mean(trained.validation_return[:, -1]):.2f}")
+    if trained.best_env_steps is not None:
+        log(f"  measuring each seed's best validation pass, at {trained.best_env_steps.tolist()}"
+            " env steps")
     return trained
 
 
@@ -196,13 +205,16 @@ def _trained(config: TrainConfig, trainer: Trainer, state, metrics, evaluation,
     with warnings.catch_warnings():  # a chunk without a finished trial gives NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         train_return = np.nanmean(np.asarray(metrics["train_return"], np.float64), axis=-1)
-    params = jax.vmap(trainer.learner.acting_params)(state.learner)
+    params = (jax.vmap(trainer.learner.acting_params)(state.learner) if state.best is None
+              else state.best.params)
     grad_norm = metrics.get("grad_norm")
     return Trained(config=config, trainer=trainer, params=params, env_steps=env_steps,
                    train_return=train_return,
                    validation_return=np.asarray(evaluation["validation_return"], np.float64),
                    wall_s=wall_s, grad_norm=None if grad_norm is None else
-                   np.asarray(grad_norm, np.float64).mean(-1))
+                   np.asarray(grad_norm, np.float64).mean(-1),
+                   best_env_steps=None if state.best is None else
+                   np.asarray(jax.device_get(state.best.env_steps)))
 
 
 def train_in_one_program(config: TrainConfig, field: str, values: Sequence[float],

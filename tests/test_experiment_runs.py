@@ -68,10 +68,11 @@ def test_supervision_and_generalisation(tmp_path):
 
 def test_adaptation(tmp_path):
     """Per agent and episode, the seed-averaged return with its s.e. over seeds computed
-    from the per-seed rows; the learning curves of both agents."""
+    from the per-seed rows; the learning curves of both agents; with --keep-best, each
+    seed's row says which validation pass its parameters come from."""
     paths = adaptation.run(adaptation.Args(out=tmp_path, episodes_per_trial=2,
-                                           total_env_steps=1_600, **{**TINY, "num_seeds": 2}),
-                           quiet)
+                                           total_env_steps=1_600, keep_best=True,
+                                           **{**TINY, "num_seeds": 2}), quiet)
     rows = read_csv(paths["csv"])
     assert tuple(rows[0]) == adaptation.COLUMNS
     assert [(r["agent"], r["episode"]) for r in rows] == [
@@ -86,6 +87,10 @@ def test_adaptation(tmp_path):
         assert row["return_se_seeds"] == pytest.approx(abs(mine[0] - mine[1]) / 2)
     curves = read_csv(paths["curves"])
     assert {c["agent"] for c in curves} == {"belief", "pearl"}
+    for agent in ("belief", "pearl"):
+        passes = {c["env_steps"] for c in curves if c["agent"] == agent}
+        assert len(passes) > 1
+        assert {s["params_env_steps"] for s in seeds if s["agent"] == agent} <= passes
     _pngs(paths)
 
 

@@ -333,6 +333,10 @@ def test_sample_efficiency_passes_svg0_options_to_svg0_alone():
     for config in adaptation.configs(adaptation.Args(quick=True,
                                                      svg0_target_update="periodic")):
         assert config.learner.target_update == "periodic"
+    # and --keep-best, off unless given
+    assert [c.keep_best for c in adaptation.configs(adaptation.Args(quick=True))] == [False] * 2
+    assert [c.keep_best for c in adaptation.configs(adaptation.Args(quick=True,
+                                                                    keep_best=True))] == [True] * 2
 
 
 def test_velocity_summary_recovers_the_tracking_error_from_the_reward():

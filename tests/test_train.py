@@ -214,3 +214,27 @@ def test_shuffle_groups_must_split_the_envs():
     with pytest.raises(ValueError, match=r"ppo.shuffle_groups=3 x ppo.num_minibatches=2 must "
                                          r"divide ppo.num_envs=8"):
         PPOConfig(num_envs=8, num_minibatches=2, shuffle_groups=3)
+
+
+def test_keep_best_holds_the_params_of_the_best_validation_pass():
+    """Against a reference run stepped chunk by chunk without keep_best: training is the
+    same, and best holds the acting params of the pass with the highest validation return."""
+    config = TINY.replace(total_env_steps=4 * 8 * 6, iterations_per_chunk=1, num_eval_envs=16)
+    trainer = Trainer(config)
+    chunk = jax.jit(trainer.chunk)
+    state = trainer.init(jax.random.key(5))
+    params, returns = [], []
+    for _ in range(config.num_chunks):
+        state, _, evaluation = chunk(state)
+        params.append(trainer.learner.acting_params(state.learner))
+        returns.append(float(evaluation["validation_return"]))
+    best_state, (_, best_evaluation) = jax.jit(make_train(config.replace(keep_best=True)))(
+        jax.random.key(5))
+    np.testing.assert_array_equal(best_evaluation["validation_return"], returns)
+    _assert_trees_close(best_state.learner.params, state.learner.params, rtol=0, atol=0)
+    best = int(np.argmax(returns))
+    assert best < config.num_chunks - 1, "the last pass is the best: the test shows nothing"
+    _assert_trees_close(best_state.best.params, params[best], rtol=0, atol=0)
+    assert float(best_state.best.validation_return) == max(returns)
+    assert int(best_state.best.env_steps) == (best + 1) * config.steps_per_chunk
+    assert state.best is None  # off by default: nothing extra carried or checkpointed
