@@ -20,7 +20,9 @@ and adaptation.png.
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--preset
 cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (11-25
 minutes on a 2-core CPU); `--quick` runs in about 4 minutes (1 seed, 600k env steps per agent
-at ratio 0.01), far too short for either agent to solve the task: a smoke test."""
+at ratio 0.01), far too short for either agent to solve the task: a smoke test. The
+PEARL-style agent's return peaks and then declines with longer training in every recipe
+tried; `--keep-best` measures each seed at its best validation pass (README, *Adaptation*)."""
 from __future__ import annotations
 
 import dataclasses
