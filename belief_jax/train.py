@@ -173,9 +173,8 @@ class Trainer:
         params = self.learner.acting_params(state.learner)
         evaluation = self.evaluate(params, jax.random.fold_in(state.key, 7))
         if state.best is not None:
-            env_steps = state.iteration * self.config.learner.steps_per_iteration
             state = state._replace(best=_better(state.best, BestParams(
-                params, evaluation["validation_return"], env_steps)))
+                params, evaluation["validation_return"], metrics["env_steps"][-1])))
         return state, metrics, evaluation
 
 
