@@ -31,6 +31,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+import envs
 from experiments.common import (
     CURVE_COLUMNS,
     ExperimentArgs,
@@ -80,6 +81,12 @@ class Args(ExperimentArgs):
     `dense`: PEARL's own recipe for its sparse point robot, −‖x − g‖; None: the env's sparse
     reward, as the belief agent (the PEARL-style agent then learns one fixed sweep and does
     not adapt: README, *Adaptation*)"""
+    pearl_refresh_context: bool = True
+    """replay the PEARL-style agent's sequences after a burn-in back to their trial's start
+    (svg0.burn_in = trial length - svg0.sequence_length), so the encoder's context sums are
+    recomputed with today's parameters instead of read from the replayed, stored state an
+    older encoder wrote. Without it the agent peaks near 0.5M env steps and declines; with it
+    (1 seed, 1M) it was still rising at the end (README, *Adaptation*)"""
 
     quick_tasks, full_tasks = 256, 1000  # evaluation trials
 
@@ -116,6 +123,11 @@ def _pearl_changes(args: Args, config):
     if args.pearl_training_reward is not None:
         config = config.replace(env_kwargs={**config.env_kwargs,
                                             "training_reward": args.pearl_training_reward})
+    if args.pearl_refresh_context:
+        episode_length = envs.make(config.env, **config.env_kwargs).episode_length
+        trial_length = episode_length * config.episodes_per_trial
+        config = config.replace(learner=config.learner.replace(
+            burn_in=trial_length - config.learner.sequence_length))
     return config
 
 

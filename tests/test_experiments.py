@@ -427,6 +427,18 @@ def test_adaptation_sets_free_nats_and_kl_on_the_pearl_agent_only():
     assert held.network.pearl_train_z == "resampled"
 
 
+def test_adaptation_burns_the_pearl_agents_replay_in_back_to_the_trial_start():
+    """The PEARL-style agent's replayed sequences get a burn-in of the trial's length minus
+    the sequence's (its context recomputed from the trial's start); the belief agent none."""
+    from belief_jax.train import validate
+    from experiments.adaptation import Args, configs
+    belief, pearl = configs(Args(preset="cpu"))  # 3 episodes of 100 steps, sequences of 20
+    assert (belief.learner.burn_in, pearl.learner.burn_in) == (0, 280)
+    validate(pearl)  # burn-in + sequence is exactly one trial
+    assert configs(Args(preset="cpu", episodes_per_trial=2))[1].learner.burn_in == 180
+    assert configs(Args(preset="cpu", pearl_refresh_context=False))[1].learner.burn_in == 0
+
+
 def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
     from belief_jax.train import validate
     from experiments.adaptation import Args, configs
@@ -438,7 +450,10 @@ def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
     belief, pearl = configs(Args(preset="cpu", pearl_training_reward="dense"))
     assert "training_reward" not in belief.env_kwargs
     assert pearl.env_kwargs["training_reward"] == "dense"
-    _, bad = configs(Args(preset="cpu", pearl_training_reward="potential"))
+    with pytest.raises(ValueError, match="training_reward must be None or one of"):
+        configs(Args(preset="cpu", pearl_training_reward="potential"))  # makes the env
+    _, bad = configs(Args(preset="cpu", pearl_training_reward="potential",
+                          pearl_refresh_context=False))
     with pytest.raises(ValueError, match="training_reward must be None or one of"):
         validate(bad)  # the experiments' sweep validates every config before training
 

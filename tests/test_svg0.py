@@ -303,6 +303,47 @@ def test_burn_in_steps_carry_no_gradient_and_no_loss():
     assert np.any(grads[3:] != 0)
 
 
+def test_burn_in_to_the_trial_start_recomputes_pearls_context_with_current_parameters():
+    """The PEARL-style agent's context sums are running totals since the trial's start. With
+    a burn-in that reaches back over the trial's start (experiments.adaptation's
+    pearl_refresh_context), the learned steps start from the sums of today's encoder over the
+    trial's steps so far: an unroll of the current parameters from the trial's first step,
+    not the stored state, which an older encoder wrote."""
+    config = _tiny("pearl", "semicircle", burn_in=16)  # trials of 2 x 10 steps, sequences of 4
+    trainer = Trainer(config)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    acting = trainer.learner.acting_params(state.learner)
+    step = jax.jit(lambda actor, key: trainer.acting.step(acting, actor, key))
+    actor, transitions = state.actor, []
+    for t in range(30):
+        actor, (transition, _) = step(actor, jax.random.key(100 + t))
+        transitions.append(transition)
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *transitions)  # [30, B]; trials at 0, 20
+    assert np.all(np.asarray(stacked.inputs.trial_start[20]))
+    # today's parameters: the acting ones moved, as by many gradient steps since the storing
+    current = jax.tree.map(lambda p, k: p + 0.3 * jax.random.normal(k, p.shape), acting,
+                           _keys_like(acting))
+    learner = trainer.learner
+    replayed = jax.tree.map(lambda x: x[10:30], stacked)  # burn-in 10..25, learned 26..29
+    refreshed = learner.burned_in_carry(current, *learner.split_burn_in(replayed)[:1],
+                                        replayed)
+    from_trial_start, _ = trainer.agent.apply(
+        current, trainer.agent.initial_carry(config.learner.num_envs),
+        jax.tree.map(lambda x: x[20:26], stacked.inputs),
+        jax.tree.map(lambda x: x[20:26], stacked.noise))
+    stored = jax.tree.map(lambda x: x[26], stacked.carry)
+    for name in ("eta", "precision"):
+        got, want = getattr(refreshed, name), getattr(from_trial_start, name)
+        assert np.all(np.isfinite(got)) and np.any(got != 0), name
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        assert not np.allclose(got, getattr(stored, name), atol=1e-3), name  # not the stale sums
+
+
+def _keys_like(tree):
+    leaves, treedef = jax.tree.flatten(tree)
+    return jax.tree.unflatten(treedef, list(jax.random.split(jax.random.key(7), len(leaves))))
+
+
 @pytest.mark.parametrize("train_z", ["trial", "resampled", "held"])
 def test_pearl_encoder_learns_from_the_critic_without_an_episode_start(train_z):
     """On replayed sequences that hold no episode start, PEARL's encoder gets gradient from
