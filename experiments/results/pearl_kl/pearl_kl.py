@@ -45,6 +45,14 @@ and the held z with twin critics (held_policy_z_twin_critics_1m.log):
     python experiments/results/pearl_kl/pearl_kl.py 0.05 1000000 \
         env.training_reward=shaped learner.twin_critics=True
 
+and with each replayed sequence's context recomputed by today's encoder from its trial's
+start, a burn-in of the trial's 300 steps less the sequence's 20 (the adaptation experiment's
+--pearl-refresh-context; training_reward_shaped_burn_in_280_1m.log; the policy on the held
+z, as the β 0.01 run of held_policy_z_1m.log):
+
+    python experiments/results/pearl_kl/pearl_kl.py 0.01 1000000 \
+        env.training_reward=shaped learner.burn_in=280
+
 and with whole-trial replay (whole_trials_trial_z.log, whole_trials_held.log):
 
     python experiments/results/pearl_kl/pearl_kl.py 0.1,0.01 300000 \
