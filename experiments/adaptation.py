@@ -81,12 +81,13 @@ class Args(ExperimentArgs):
     `dense`: PEARL's own recipe for its sparse point robot, −‖x − g‖; None: the env's sparse
     reward, as the belief agent (the PEARL-style agent then learns one fixed sweep and does
     not adapt: README, *Adaptation*)"""
-    pearl_refresh_context: bool = True
+    pearl_refresh_context: bool = False
     """replay the PEARL-style agent's sequences after a burn-in back to their trial's start
     (svg0.burn_in = trial length - svg0.sequence_length), so the encoder's context sums are
     recomputed with today's parameters instead of read from the replayed, stored state an
-    older encoder wrote. Without it the agent peaks near 0.5M env steps and declines; with it
-    (1 seed, 1M) it was still rising at the end (README, *Adaptation*)"""
+    older encoder wrote, as PEARL recomputes z from raw context. Off: with it the default
+    recipe still peaked (31.0 at 0.4M env steps, 3 seeds) and declined (3.9 at 1.05M), at
+    about twice the wall time (README, *Adaptation*)"""
 
     quick_tasks, full_tasks = 256, 1000  # evaluation trials
 

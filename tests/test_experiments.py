@@ -432,11 +432,12 @@ def test_adaptation_burns_the_pearl_agents_replay_in_back_to_the_trial_start():
     the sequence's (its context recomputed from the trial's start); the belief agent none."""
     from belief_jax.train import validate
     from experiments.adaptation import Args, configs
-    belief, pearl = configs(Args(preset="cpu"))  # 3 episodes of 100 steps, sequences of 20
+    refresh = dict(preset="cpu", pearl_refresh_context=True)
+    belief, pearl = configs(Args(**refresh))  # 3 episodes of 100 steps, sequences of 20
     assert (belief.learner.burn_in, pearl.learner.burn_in) == (0, 280)
     validate(pearl)  # burn-in + sequence is exactly one trial
-    assert configs(Args(preset="cpu", episodes_per_trial=2))[1].learner.burn_in == 180
-    assert configs(Args(preset="cpu", pearl_refresh_context=False))[1].learner.burn_in == 0
+    assert configs(Args(**refresh, episodes_per_trial=2))[1].learner.burn_in == 180
+    assert configs(Args(preset="cpu"))[1].learner.burn_in == 0  # off by default
 
 
 def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
@@ -451,9 +452,9 @@ def test_adaptation_gives_the_training_reward_to_the_pearl_agent_only():
     assert "training_reward" not in belief.env_kwargs
     assert pearl.env_kwargs["training_reward"] == "dense"
     with pytest.raises(ValueError, match="training_reward must be None or one of"):
-        configs(Args(preset="cpu", pearl_training_reward="potential"))  # makes the env
-    _, bad = configs(Args(preset="cpu", pearl_training_reward="potential",
-                          pearl_refresh_context=False))
+        configs(Args(preset="cpu", pearl_training_reward="potential",
+                     pearl_refresh_context=True))  # which makes the env to find its trial
+    _, bad = configs(Args(preset="cpu", pearl_training_reward="potential"))
     with pytest.raises(ValueError, match="training_reward must be None or one of"):
         validate(bad)  # the experiments' sweep validates every config before training
 
