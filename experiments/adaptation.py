@@ -22,7 +22,8 @@ cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (11
 minutes on a 2-core CPU); `--quick` runs in about 4 minutes (1 seed, 600k env steps per agent
 at ratio 0.01), far too short for either agent to solve the task: a smoke test. The
 PEARL-style agent's return peaks and then declines with longer training in every recipe
-tried; `--keep-best` measures each seed at its best validation pass (README, *Adaptation*)."""
+tried (its context recomputed from the trial's start too, `--pearl-refresh-context`);
+`--keep-best` measures each seed at its best validation pass (README, *Adaptation*)."""
 from __future__ import annotations
 
 import dataclasses
