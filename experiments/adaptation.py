@@ -141,8 +141,8 @@ def episode_returns(rewards: np.ndarray, episodes: int) -> np.ndarray:
 
 def measure(trained, tasks, key) -> list[dict]:
     """Return per episode of a trial on each task, averaged over seeds: its s.e. over tasks
-    (of the seed-averaged return) and over seeds (of each seed's mean over tasks); and each
-    seed's mean, as rows with a `seed` and the env steps its parameters were trained for."""
+    (of the seed-averaged return) and over seeds (of each seed's mean over tasks); under
+    `seeds`, each seed's mean and the env steps its parameters were trained for."""
     _, transitions, _ = validation_trials(trained, tasks, jax.random.fold_in(key, 3))
     returns = episode_returns(np.asarray(transitions.reward, np.float64),
                               trained.config.episodes_per_trial)  # [seeds, episodes, tasks]
@@ -154,10 +154,10 @@ def measure(trained, tasks, key) -> list[dict]:
         per_seed = returns[:, episode].mean(1)
         rows.append(dict(episode=episode + 1, return_mean=float(mean), return_se=float(se),
                          return_se_seeds=float(mean_se(per_seed)[1]),
-                         n_tasks=returns.shape[2], n_seeds=trained.config.num_seeds))
-        rows += [dict(seed=seed, episode=episode + 1, return_mean=float(value),
-                      params_env_steps=int(measured_at[seed]))
-                 for seed, value in enumerate(per_seed)]
+                         n_tasks=returns.shape[2], n_seeds=trained.config.num_seeds,
+                         seeds=[dict(seed=seed, return_mean=float(value),
+                                     params_env_steps=int(measured_at[seed]))
+                                for seed, value in enumerate(per_seed)]))
     return rows
 
 
@@ -165,8 +165,8 @@ def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     rows, curves = sweep([({"agent": config.agent}, config) for config in runs], args.tasks,
                          args.seed, measure, log)
-    seeds = [row for row in rows if "seed" in row]
-    rows = [row for row in rows if "seed" not in row]
+    seeds = [dict(agent=row["agent"], episode=row["episode"], **seed)
+             for row in rows for seed in row.pop("seeds")]
     from experiments.plotting import plot_adaptation
     return {"csv": write_csv(args.out / "adaptation.csv", COLUMNS, rows),
             "seeds": write_csv(args.out / "adaptation_seeds.csv", SEED_COLUMNS, seeds),
