@@ -27,8 +27,7 @@ from envs.core import TaskInfoSpec
 def validate(config: TrainConfig) -> envs.MetaEnv:
     """Checks that need the env; raises ValueError naming the field, before any compilation."""
     env = envs.make(config.env, **config.env_kwargs)
-    trial_length = env.episode_length * (config.episodes_per_trial or
-                                         env.default_episodes_per_trial)
+    trial_length = envs.TrialWrapper(env, config.episodes_per_trial).trial_length
     for name, length in config.learner.trial_bounded_lengths().items():
         if length > trial_length:
             raise ValueError(f"{name}={length} is longer than a trial of {config.env!r} "

@@ -126,10 +126,10 @@ def _pearl_changes(args: Args, config):
         config = config.replace(env_kwargs={**config.env_kwargs,
                                             "training_reward": args.pearl_training_reward})
     if args.pearl_refresh_context:
-        episode_length = envs.make(config.env, **config.env_kwargs).episode_length
-        trial_length = episode_length * config.episodes_per_trial
+        trial = envs.TrialWrapper(envs.make(config.env, **config.env_kwargs),
+                                  config.episodes_per_trial)
         config = config.replace(learner=config.learner.replace(
-            burn_in=trial_length - config.learner.sequence_length))
+            burn_in=trial.trial_length - config.learner.sequence_length))
     return config
 
 

@@ -325,8 +325,7 @@ def test_burn_in_to_the_trial_start_recomputes_pearls_context_with_current_param
                            _keys_like(acting))
     learner = trainer.learner
     replayed = jax.tree.map(lambda x: x[10:30], stacked)  # burn-in 10..25, learned 26..29
-    refreshed = learner.burned_in_carry(current, *learner.split_burn_in(replayed)[:1],
-                                        replayed)
+    refreshed = learner.burned_in_carry(current, learner.split_burn_in(replayed)[0], replayed)
     from_trial_start, _ = trainer.agent.apply(
         current, trainer.agent.initial_carry(config.learner.num_envs),
         jax.tree.map(lambda x: x[20:26], stacked.inputs),
