@@ -56,9 +56,11 @@ def parse_env(spec: str) -> tuple[str, dict]:
     return name, kwargs
 
 
-def env_only_timing(env_spec: str, num_envs: int, steps: int) -> tuple[Timing, int]:
-    name, kwargs = parse_env(env_spec)
-    env = envs.make(name, **kwargs)
+def env_only_timing(config: TrainConfig, steps: int) -> tuple[Timing, int]:
+    """The env the training loop of `config` steps (its kwargs, so its episode length too),
+    with random actions at `config.learner.num_envs`."""
+    num_envs = config.learner.num_envs
+    env = envs.make(config.env, **config.env_kwargs)
     trial = envs.TrialWrapper(env)
 
     def run(key):

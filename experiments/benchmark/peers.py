@@ -40,7 +40,7 @@ def device_put_replicated_restored():
 def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -> dict:
     """brax's own PPO on the same brax body with our batch shape: num_envs, unroll length,
     epochs and minibatches of `config.learner` (a PPOConfig), our env's MJX solver settings
-    (`mjx_settings` and friends in `config.env_kwargs`), episode length 200, on as many
+    (`mjx_settings` and friends in `config.env_kwargs`) and episode length, on as many
     devices as `config.num_devices` (brax's trainer would otherwise use them all). Its
     training steps/s (`training/sps`; its evaluation is off) is the best of `repeats` training
     epochs of three iterations each, after two that include compilation. `between()` runs
@@ -48,11 +48,10 @@ def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -
     epochs)."""
     from brax.training.agents.ppo import train as brax_ppo
 
-    import envs
-
     ppo = config.learner
     # brax's env object inside ours: the same body with the same MJX solver settings
-    body = envs.make(config.env, **config.env_kwargs).body.brax_env
+    env = envs.make(config.env, **config.env_kwargs)
+    body = env.body.brax_env
     per_step = ppo.num_envs * ppo.rollout_length
     num_epochs = 2 + repeats
     sps, walltime = [], []
@@ -65,7 +64,7 @@ def peer_brax_ppo(config: TrainConfig, repeats: int = 3, between=lambda: None) -
 
     with device_put_replicated_restored():
         brax_ppo.train(environment=body, num_timesteps=num_epochs * 3 * per_step,
-                       episode_length=200, num_envs=ppo.num_envs,
+                       episode_length=env.episode_length, num_envs=ppo.num_envs,
                        unroll_length=ppo.rollout_length,
                        batch_size=ppo.num_envs // ppo.num_minibatches,
                        num_minibatches=ppo.num_minibatches,

@@ -91,7 +91,7 @@ def _interleaved_records(bench: BenchmarkConfig, env: str, num_envs: int, peers:
     timed_rows = []  # (record fields, timing, env steps per run)
     if "env_only" in bench.kinds:
         timed_rows.append(({"agent": None, "learner": None, "kind": "env_only"},
-                           *env_only_timing(env, num_envs, bench.steps)))
+                           *env_only_timing(_config(env, "rnn", "ppo", num_envs), bench.steps)))
     for kind, measure in (("acting", lambda c: acting_timing(c, bench.steps)),
                           ("train", train_timing)):
         if kind in bench.kinds:
