@@ -10,6 +10,9 @@ from envs.core import TaskInfoSpec
 
 # Beta values are clipped to [BETA_EDGE, 1 − BETA_EDGE]: 1 − 1e-6 is still below 1 in float32.
 BETA_EDGE = 1e-6
+# Per nat of a step's KL above its ceiling (network.pearl_max_nats): 10x PEARL's β of 0.1 and
+# of the order of a squared TD error, so the ceiling holds against the critic's pull.
+MAX_NATS_WEIGHT = 1.0
 
 
 def task_log_likelihood(belief: jax.Array, task_info: jax.Array,
@@ -48,7 +51,9 @@ def aux_and_ib_loss(out, task_info: jax.Array, agent) -> tuple[jax.Array, dict]:
               ib_kl_critic=out.kl_critic.mean())
     # free nats: a step's KL below the floor is neither penalised nor pushed down
     penalised = jnp.maximum(out.kl_belief, agent.traits.kl_belief_free_nats(network)).mean()
-    loss = agent.traits.kl_belief_weight(network) * penalised \
+    ceiling = agent.traits.kl_belief_max_nats(network)
+    above = jnp.maximum(out.kl_belief - ceiling, 0.0).mean() if ceiling > 0 else 0.0
+    loss = agent.traits.kl_belief_weight(network) * penalised + MAX_NATS_WEIGHT * above \
         + network.ib_policy * kl["ib_kl_policy"] + network.ib_critic * kl["ib_kl_critic"]
     metrics = dict(kl)
     if out.belief is not None:

@@ -59,6 +59,9 @@ class Args(ExperimentArgs):
     episodes_per_trial: int = 3
     pearl_free_nats: float | None = None
     """the PEARL-style agent's free nats (None: network.pearl_free_nats' default)"""
+    pearl_max_nats: float | None = None
+    """the PEARL-style agent's ceiling on each step's KL (None: network.pearl_max_nats'
+    default, none)"""
     pearl_kl: float | None = 0.01
     """the PEARL-style agent's KL weight (None: network.pearl_kl's default, PEARL's 0.1).
     0.01 with the shaped training reward: at 0.1 its posterior collapsed onto the prior
@@ -107,7 +110,7 @@ class Args(ExperimentArgs):
 def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "episodes_per_trial")
-    for name in ("pearl_free_nats", "pearl_kl"):
+    for name in ("pearl_free_nats", "pearl_max_nats", "pearl_kl"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(args, name)}")
     # the full validation batch of the earlier preset: adaptation is measured on it too
@@ -118,7 +121,8 @@ def configs(args: Args) -> list:
 
 def _pearl_changes(args: Args, config):
     network = {name: getattr(args, name)
-               for name in ("pearl_free_nats", "pearl_kl", "pearl_policy_z", "pearl_train_z")
+               for name in ("pearl_free_nats", "pearl_max_nats", "pearl_kl", "pearl_policy_z",
+                            "pearl_train_z")
                if getattr(args, name) is not None}
     if network:
         config = config.replace(network=dataclasses.replace(config.network, **network))

@@ -262,6 +262,34 @@ def test_pearl_free_nats_leave_the_kl_below_them_unpenalised():
     assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(untouched))
 
 
+def test_pearl_max_nats_charge_only_the_kl_above_the_ceiling():
+    """With a ceiling C the loss adds MAX_NATS_WEIGHT·mean(max(KL_t − C, 0)) to β·mean(KL_t)
+    (numpy reference); with β = 0 only steps above C pass gradient to the encoder."""
+    from belief_jax.losses import MAX_NATS_WEIGHT
+    agent, net, params, carry, batch = _setup("pearl", pearl_kl=0.0, pearl_free_nats=0.0)
+    kl = lambda p: agent.apply(p, carry, batch.inputs, batch.noise)[1].kl_belief
+    steps = np.asarray(kl(params))
+    ranked = np.unique(steps)
+    ceiling = float(ranked[len(ranked) // 2 - 1:len(ranked) // 2 + 1].mean())
+    assert steps.min() < ceiling < steps.max()
+    capped = lambda beta: Agent("pearl", dataclasses.replace(
+        net, pearl_kl=beta, pearl_max_nats=ceiling), SPEC, Discrete(4))
+    loss = lambda p, a: aux_and_ib_loss(agent.apply(p, carry, batch.inputs, batch.noise)[1],
+                                        batch.task_info, a)[0]
+    np.testing.assert_allclose(
+        float(loss(params, capped(0.3))),
+        0.3 * steps.mean() + MAX_NATS_WEIGHT * np.maximum(steps - ceiling, 0.0).mean(),
+        rtol=1e-5)
+    grad = jax.grad(loss)(params, capped(0.0))["params"]
+    per_step = jax.jacobian(lambda p: kl(p))(params)["params"]
+    mask = jnp.asarray(steps > ceiling, jnp.float32)
+    expected = jax.tree.map(
+        lambda j: MAX_NATS_WEIGHT * jnp.tensordot(mask, j, axes=mask.ndim) / mask.size,
+        per_step)
+    chex.assert_trees_all_close(grad, expected, rtol=1e-4, atol=1e-7)
+    assert float(loss(params, agent)) == 0.0  # no ceiling, β = 0: nothing
+
+
 def test_lstm_core_matches_a_plain_lstm_with_resets():
     """The scanned LSTM core (embedding, resets at trial starts) against the textbook
     equations stepped in numpy: a reset row must forget its carry, the others keep it."""

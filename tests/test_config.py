@@ -24,6 +24,7 @@ from belief_jax.config import SVGConfig, deferred_validation
     (lambda: NetworkConfig(ib_policy=-1.0), "network.ib_policy must be >= 0"),
     (lambda: NetworkConfig(pearl_kl=-1.0), "network.pearl_kl must be >= 0"),
     (lambda: NetworkConfig(pearl_free_nats=-0.5), "network.pearl_free_nats must be >= 0"),
+    (lambda: NetworkConfig(pearl_max_nats=-1.0), "network.pearl_max_nats must be >= 0"),
     (lambda: SVGConfig(replay_size=100, batch_size=32, sequence_length=20),
      "svg0.replay_size=100 is smaller than one batch (svg0.batch_size x svg0.sequence_length "
      "= 640)"),

@@ -403,13 +403,17 @@ def test_episode_returns_split_a_trial():
     assert episode_returns(rewards, 3)[0].tolist() == [[2, 0], [0, 0], [1, 2]]
 
 
-def test_adaptation_sets_free_nats_and_kl_on_the_pearl_agent_only():
+def test_adaptation_sets_free_nats_ceiling_and_kl_on_the_pearl_agent_only():
     from experiments.adaptation import Args, configs
     belief, pearl = configs(Args(preset="cpu", pearl_free_nats=8.0))
     assert (belief.network.pearl_free_nats, pearl.network.pearl_free_nats) == (0.0, 8.0)
     assert [c.network.pearl_free_nats for c in configs(Args(preset="cpu"))] == [0.0, 0.0]
     with pytest.raises(ValueError, match="pearl_free_nats must be >= 0, got -1.0"):
         configs(Args(pearl_free_nats=-1.0))
+    belief, pearl = configs(Args(preset="cpu", pearl_max_nats=10.0))
+    assert (belief.network.pearl_max_nats, pearl.network.pearl_max_nats) == (0.0, 10.0)
+    with pytest.raises(ValueError, match="pearl_max_nats must be >= 0, got -2.0"):
+        configs(Args(pearl_max_nats=-2.0))
     belief, pearl = configs(Args(preset="cpu", pearl_kl=0.01))
     assert (belief.network.pearl_kl, pearl.network.pearl_kl) == (0.1, 0.01)
     with pytest.raises(ValueError, match="pearl_kl must be >= 0, got -0.5"):

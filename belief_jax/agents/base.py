@@ -71,6 +71,12 @@ class AgentKind:
         """Nats of `Torso.kl_belief` per step the loss does not count (0: all of it)."""
         return 0.0
 
+    @staticmethod
+    def kl_belief_max_nats(config: NetworkConfig) -> float:
+        """Nats of `Torso.kl_belief` per step above which each nat costs
+        `losses.MAX_NATS_WEIGHT` more (0: no ceiling)."""
+        return 0.0
+
 
 def core(config: NetworkConfig, name: str, carry: Carry, inputs: jax.Array, x: AgentInput):
     """A recurrent core named `name`, reset at trial starts."""

@@ -77,6 +77,12 @@ class NetworkConfig(Validated):
     posterior collapsed onto the prior on semicircle; 8 (one nat per latent dimension) kept
     z informative and adapted between episodes on one seed, but not over 3 seeds, and
     learnt lower returns (see the README), so the default stays 0"""
+    pearl_max_nats: float = 0.0
+    """pearl: a ceiling on each step's KL (0 = none): nats above it cost
+    `losses.MAX_NATS_WEIGHT` each, on top of the β-weighted KL, so z can say at most about
+    this much about the task however hard the critic pulls (the capacity idea of Burgess et
+    al. 2018, one-sided). The posterior otherwise grew to 100-200 nats while the agent
+    unlearned (README, *PEARL-style agent*)"""
     latent_eval_mean: bool = False
     """pearl: evaluate with the posterior mean of z instead of a posterior sample (PEARL
     samples; the mean is 0 in a trial's first episode)"""
@@ -129,7 +135,7 @@ class NetworkConfig(Validated):
         choice("network.pearl_train_z", self.pearl_train_z, PEARL_TRAIN_Z)
         choice("network.pearl_policy_z", self.pearl_policy_z, PEARL_POLICY_Z)
         non_negative(self, "network.", "aux_weight", "ib_belief", "ib_policy", "ib_critic",
-                     "pearl_kl", "pearl_free_nats", "belief_learning_rate")
+                     "pearl_kl", "pearl_free_nats", "pearl_max_nats", "belief_learning_rate")
         if any(s <= 0 for s in (*self.torso_sizes, *self.head_sizes, *self.belief_head_sizes)):
             raise ValueError("network.torso_sizes, head_sizes and belief_head_sizes must be "
                              "positive")

@@ -2,7 +2,7 @@
 context encoder (product of per-transition Gaussians) whose latent z, sampled once per
 episode, conditions feed-forward policy and critic. No privileged information: the RL loss
 plus β·KL(q(z | context) ‖ N(0, I)) with β = `network.pearl_kl`, each step's KL counted only
-above `network.pearl_free_nats`. Trained off-policy."""
+above `network.pearl_free_nats` and, with `network.pearl_max_nats`, charged more above that. Trained off-policy."""
 from __future__ import annotations
 
 import jax
@@ -43,3 +43,7 @@ class Pearl(AgentKind):
     @staticmethod
     def kl_belief_free_nats(config):
         return config.pearl_free_nats
+
+    @staticmethod
+    def kl_belief_max_nats(config):
+        return config.pearl_max_nats
