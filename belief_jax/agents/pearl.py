@@ -2,7 +2,8 @@
 context encoder (product of per-transition Gaussians) whose latent z, sampled once per
 episode, conditions feed-forward policy and critic. No privileged information: the RL loss
 plus β·KL(q(z | context) ‖ N(0, I)) with β = `network.pearl_kl`, each step's KL counted only
-above `network.pearl_free_nats` and, with `network.pearl_max_nats`, charged more above that. Trained off-policy."""
+above `network.pearl_free_nats` and, with `network.pearl_max_nats`, charged more above that.
+Trained off-policy."""
 from __future__ import annotations
 
 import jax
