@@ -52,7 +52,7 @@ def aux_and_ib_loss(out, task_info: jax.Array, agent) -> tuple[jax.Array, dict]:
     # free nats: a step's KL below the floor is neither penalised nor pushed down
     penalised = jnp.maximum(out.kl_belief, agent.traits.kl_belief_free_nats(network)).mean()
     ceiling = agent.traits.kl_belief_max_nats(network)
-    above = jnp.maximum(out.kl_belief - ceiling, 0.0).mean() if ceiling > 0 else 0.0
+    above = jnp.where(ceiling > 0, jnp.maximum(out.kl_belief - ceiling, 0.0), 0.0).mean()
     loss = agent.traits.kl_belief_weight(network) * penalised + MAX_NATS_WEIGHT * above \
         + network.ib_policy * kl["ib_kl_policy"] + network.ib_critic * kl["ib_kl_critic"]
     metrics = dict(kl)

@@ -19,7 +19,7 @@ from belief_jax.validation import deferred_validation
 
 SWITCHES = ("network.ib_belief", "network.ib_policy", "network.ib_critic")
 SWEEPABLE = (*SWITCHES, "network.aux_weight", "network.pearl_kl", "network.pearl_free_nats",
-             "LEARNER.learning_rate", "ppo.ent_coef", "ppo.vf_coef")
+             "network.pearl_max_nats", "LEARNER.learning_rate", "ppo.ent_coef", "ppo.vf_coef")
 
 
 def _owner(config: TrainConfig, group: str):

@@ -24,7 +24,9 @@ TINY_PEARL = TINY.replace(agent="pearl", total_env_steps=4 * 5 * 8, learner=SVGC
     (TINY, "network.ib_belief", (0.01, 0.3, 3.0)),
     # a second field; the β case (issue 20's must-show) stays in the fast suite
     pytest.param(TINY, "ppo.learning_rate", (1e-4, 3e-3), marks=pytest.mark.slow),
-    pytest.param(TINY_PEARL, "network.pearl_kl", (0.001, 1.0), marks=pytest.mark.slow)])
+    pytest.param(TINY_PEARL, "network.pearl_kl", (0.001, 1.0), marks=pytest.mark.slow),
+    # 0 (no ceiling) traced beside a ceiling: the switch is a jnp.where, not Python
+    pytest.param(TINY_PEARL, "network.pearl_max_nats", (0.0, 0.05), marks=pytest.mark.slow)])
 def test_sweep_in_one_program_matches_separate_runs(base, field, values):
     keys = jax.random.split(jax.random.key(0), 2)
     _, (metrics, evaluation) = jax.jit(make_sweep(base, field, values))(keys)
