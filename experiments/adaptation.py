@@ -14,8 +14,9 @@ and does not adapt. Writes
 adaptation.csv (agent, episode, return_mean, return_se over tasks, return_se_seeds over
 seeds, n_tasks, n_seeds), adaptation_seeds.csv (each seed's return per episode, and the
 env steps of the parameters measured: the last, or with `--keep-best` those of the seed's
-best validation pass), adaptation_curves.csv (the learning curves, 95% bands over seeds)
-and adaptation.png.
+best validation pass), adaptation_curves.csv (the learning curves, 95% bands over seeds),
+adaptation_learner.csv (the learner's metrics per validation pass: critic loss, Q's mean, the
+posterior's KL, ...; 95% bands over seeds) and adaptation.png.
 
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--preset
 cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (11-25
@@ -35,9 +36,11 @@ import numpy as np
 import envs
 from experiments.common import (
     CURVE_COLUMNS,
+    LEARNER_COLUMNS,
     ExperimentArgs,
     check_positive,
     cli,
+    learner_rows,
     mean_se,
     sweep,
     validation_trials,
@@ -167,8 +170,14 @@ def measure(trained, tasks, key) -> list[dict]:
 
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
+    learner = []
+
+    def measure_and_keep_learner_metrics(trained, tasks, key):
+        learner.extend(learner_rows(trained, agent=trained.config.agent))
+        return measure(trained, tasks, key)
+
     rows, curves = sweep([({"agent": config.agent}, config) for config in runs], args.tasks,
-                         args.seed, measure, log)
+                         args.seed, measure_and_keep_learner_metrics, log)
     seeds = [dict(agent=row["agent"], episode=row["episode"], **seed)
              for row in rows for seed in row.pop("seeds")]
     from experiments.plotting import plot_adaptation
@@ -176,6 +185,8 @@ def run(args: Args, log=print) -> dict[str, Path]:
             "seeds": write_csv(args.out / "adaptation_seeds.csv", SEED_COLUMNS, seeds),
             "curves": write_csv(args.out / "adaptation_curves.csv",
                                 ("agent", *CURVE_COLUMNS), curves),
+            "learner": write_csv(args.out / "adaptation_learner.csv",
+                                 ("agent", *LEARNER_COLUMNS), learner),
             "png": plot_adaptation(rows, args.out / "adaptation.png",
                                    f"{args.env}, {args.learner}, "
                                    f"{runs[0].trained_env_steps:,} env steps")}

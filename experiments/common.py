@@ -167,6 +167,9 @@ class Trained:
     the chunk's iterations"""
     best_env_steps: np.ndarray | None = None
     """[seeds], with config.keep_best: the env steps at which `params` were validated"""
+    learner_metrics: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    """[seeds, chunks] each of the learner's `metric_names`, mean over the chunk's
+    iterations that learned (an off-policy learner reports NaN before its replay fills)"""
 
     @functools.cached_property
     def trials(self):
@@ -208,13 +211,25 @@ def _trained(config: TrainConfig, trainer: Trainer, state, metrics, evaluation,
     params = (jax.vmap(trainer.learner.acting_params)(state.learner) if state.best is None
               else state.best.params)
     grad_norm = metrics.get("grad_norm")
+    learner_metrics = chunk_means(metrics, trainer.learner.metric_names)
     return Trained(config=config, trainer=trainer, params=params, env_steps=env_steps,
                    train_return=train_return,
                    validation_return=np.asarray(evaluation["validation_return"], np.float64),
                    wall_s=wall_s, grad_norm=None if grad_norm is None else
                    np.asarray(grad_norm, np.float64).mean(-1),
                    best_env_steps=None if state.best is None else
-                   np.asarray(jax.device_get(state.best.env_steps)))
+                   np.asarray(jax.device_get(state.best.env_steps)),
+                   learner_metrics=learner_metrics)
+
+
+def chunk_means(metrics: dict, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """[..., chunks, iterations] metrics -> [..., chunks] means over the iterations that
+    report a value (NaN: the learner did not learn in that iteration; a chunk without any
+    stays NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {name: np.nanmean(np.asarray(metrics[name], np.float64), axis=-1)
+                for name in names if name in metrics}
 
 
 def train_in_one_program(config: TrainConfig, field: str, values: Sequence[float],
@@ -379,6 +394,20 @@ def curve_rows(trained: Trained, **labels) -> list[dict]:
         means, bands = seed_band(values)
         rows += [dict(**labels, env_steps=int(s), split=split, return_mean=float(m),
                       return_band=float(b))
+                 for s, m, b in zip(trained.env_steps, means, bands, strict=True)]
+    return rows
+
+
+LEARNER_COLUMNS = ("env_steps", "metric", "mean", "band")
+
+
+def learner_rows(trained: Trained, **labels) -> list[dict]:
+    """The learner's metrics per chunk (`Trained.learner_metrics`: losses, KL, Q's mean, ...)
+    with 95% bands over seeds, each tagged with `labels`."""
+    rows = []
+    for metric, values in trained.learner_metrics.items():
+        means, bands = seed_band(values)
+        rows += [dict(**labels, env_steps=int(s), metric=metric, mean=float(m), band=float(b))
                  for s, m, b in zip(trained.env_steps, means, bands, strict=True)]
     return rows
 

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from belief_jax.learners.svg0 import SVG0
 from experiments import (
     adaptation,
     belief_analysis,
@@ -16,7 +17,7 @@ from experiments import (
     supervision,
     velocity_trials,
 )
-from experiments.common import CURVE_COLUMNS, GAP_COLUMNS
+from experiments.common import CURVE_COLUMNS, GAP_COLUMNS, LEARNER_COLUMNS
 from experiments.plotting import read_csv
 
 pytestmark = pytest.mark.slow
@@ -91,6 +92,18 @@ def test_adaptation(tmp_path):
         passes = {c["env_steps"] for c in curves if c["agent"] == agent}
         assert len(passes) > 1
         assert {s["params_env_steps"] for s in seeds if s["agent"] == agent} <= passes
+    # the learner's metrics at every validation pass
+    learner = read_csv(paths["learner"])
+    assert tuple(learner[0]) == ("agent", *LEARNER_COLUMNS)
+    for agent in ("belief", "pearl"):
+        mine = [r for r in learner if r["agent"] == agent]
+        no_belief = {"aux_log_likelihood"} if agent == "pearl" else set()
+        assert {r["metric"] for r in mine} == set(SVG0.metric_names) - no_belief
+        assert {r["env_steps"] for r in mine} == {c["env_steps"] for c in curves
+                                                  if c["agent"] == agent}
+        # 1,600 env steps never fill the replay: no gradient step, so no loss to report
+        assert all(r["mean"] == 0 for r in mine if r["metric"] == "learning")
+        assert all(math.isnan(r["mean"]) for r in mine if r["metric"] == "critic_loss")
     _pngs(paths)
 
 

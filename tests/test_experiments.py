@@ -5,6 +5,7 @@ import dataclasses
 import math
 import subprocess
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +18,14 @@ import envs
 from belief_jax.agents import sample_ib_noise
 from experiments import bandit, bandit_baselines, belief_quality
 from experiments.belief_analysis import tiles_row
-from experiments.common import CURVE_COLUMNS, sample_tasks, train, validation_trials
+from experiments.common import (
+    CURVE_COLUMNS,
+    chunk_means,
+    learner_rows,
+    sample_tasks,
+    train,
+    validation_trials,
+)
 from experiments.plotting import read_csv
 
 TINY_NETWORK = dict(hidden_size=8, torso_sizes=(8,), head_sizes=(8,))
@@ -88,6 +96,26 @@ def test_baselines_agree_with_an_independent_numpy_implementation(name):
     assert abs(ours.mean() - reference.mean()) < 4 * se, (ours.mean(), reference.mean(), se)
     if name == "random":  # E[p] = 1/2 per pull
         assert abs(ours.mean() - 50.0) < 4 * ours.std() / math.sqrt(ours.size)
+
+
+def test_learner_metrics_average_only_the_iterations_that_learned():
+    """Per chunk, the mean of the iterations that report a value (NaN: no gradient step);
+    a chunk with none stays NaN; names the metrics lack are skipped. Rows carry the mean
+    over seeds and a 95% band (1.96 s.e.)."""
+    nan = np.nan
+    loss = np.array([[[nan, nan], [nan, 2.0], [1.0, 3.0]],    # seed 0: 3 chunks x 2 iterations
+                     [[nan, nan], [4.0, 6.0], [5.0, 7.0]]])   # seed 1
+    means = chunk_means({"critic_loss": loss}, ("critic_loss", "q_mean"))
+    assert list(means) == ["critic_loss"]
+    np.testing.assert_array_equal(means["critic_loss"], [[nan, 2.0, 2.0], [nan, 5.0, 6.0]])
+    trained = types.SimpleNamespace(learner_metrics=means, env_steps=np.array([10, 20, 30]))
+    rows = learner_rows(trained, agent="pearl")
+    assert [(r["env_steps"], r["metric"]) for r in rows] == [
+        (10, "critic_loss"), (20, "critic_loss"), (30, "critic_loss")]
+    assert rows[1]["mean"] == 3.5 and rows[2]["mean"] == 4.0
+    # two seeds 3 apart: s.e. = std(ddof=1) / sqrt(2) = 1.5
+    assert rows[1]["band"] == pytest.approx(1.96 * 1.5)
+    assert all(r["agent"] == "pearl" for r in rows)
 
 
 def test_baseline_rules_on_fixed_counts():
