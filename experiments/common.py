@@ -71,6 +71,9 @@ class ExperimentArgs:
     svg0_lr_schedule: str | None = None
     """SVG(0)'s learning rate, constant or cosine (decayed over the run; default: the
     preset's, constant)"""
+    svg0_replay_size: int | None = None
+    """SVG(0)'s replay capacity in env steps over all envs (default: the preset's, 100k on
+    the small presets)"""
     keep_best: bool = False
     """measure each seed's parameters from its validation pass with the highest validation
     return instead of its last (model selection on the passes' fresh tasks; the measured
@@ -123,7 +126,8 @@ class ExperimentArgs:
         given = {"ppo": {"normalize_values": self.ppo_normalize_values,
                          "clip_per_module": self.ppo_clip_per_module},
                  "svg0": {"target_update": self.svg0_target_update,
-                          "lr_schedule": self.svg0_lr_schedule}}.get(learner, {})
+                          "lr_schedule": self.svg0_lr_schedule,
+                          "replay_size": self.svg0_replay_size}}.get(learner, {})
         return {k: v for k, v in given.items() if v is not None}
 
     def base(self, env: str, learner: str) -> TrainConfig:

@@ -358,9 +358,10 @@ def test_sample_efficiency_passes_svg0_options_to_svg0_alone():
         False, "polyak", 0)
     # the common flag reaches the SVG(0) of other experiments too (adaptation's agents)
     from experiments import adaptation
-    for config in adaptation.configs(adaptation.Args(quick=True,
+    for config in adaptation.configs(adaptation.Args(quick=True, svg0_replay_size=300_000,
                                                      svg0_target_update="periodic")):
         assert config.learner.target_update == "periodic"
+        assert config.learner.replay_size == 300_000
     # and --keep-best, off unless given
     assert [c.keep_best for c in adaptation.configs(adaptation.Args(quick=True))] == [False] * 2
     assert [c.keep_best for c in adaptation.configs(adaptation.Args(quick=True,
