@@ -21,11 +21,13 @@ posterior's KL, ...; 95% bands over seeds) and adaptation.png.
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per agent); `--preset
 cpu` trains 3 seeds for 300k env steps per agent at SVG(0) replay ratio 0.06 (11-25
 minutes on a 2-core CPU); `--quick` runs in about 4 minutes (1 seed, 600k env steps per agent
-at ratio 0.01), far too short for either agent to solve the task: a smoke test. The
-PEARL-style agent's return peaks and then declines with longer training in every recipe
-tried (its context recomputed from the trial's start too, `--pearl-refresh-context`, and
-with a ceiling on its posterior's KL, `--pearl-max-nats`);
-`--keep-best` measures each seed at its best validation pass (README, *Adaptation*)."""
+at ratio 0.01), far too short for either agent to solve the task: a smoke test. Trained
+longer on SVG(0)'s default 100k-step replay, the PEARL-style agent's return peaks and then
+declines in every recipe tried (its context recomputed from the trial's start,
+`--pearl-refresh-context`; a ceiling on its posterior's KL, `--pearl-max-nats`); with a
+replay that keeps the whole run (`--svg0-replay-size 1100000` for 1M env steps) it rose to a
+plateau instead (3 seeds). `--keep-best` measures each seed at its best validation pass
+(README, *Adaptation*)."""
 from __future__ import annotations
 
 import dataclasses

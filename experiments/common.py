@@ -73,7 +73,8 @@ class ExperimentArgs:
     preset's, constant)"""
     svg0_replay_size: int | None = None
     """SVG(0)'s replay capacity in env steps over all envs (default: the preset's, 100k on
-    the small presets)"""
+    the small presets). The PEARL-style agent unlearned after ~0.5M env steps on 100k and
+    held a plateau on 1.1M, which keeps a 1M run whole (3 seeds; README, *Adaptation*)"""
     keep_best: bool = False
     """measure each seed's parameters from its validation pass with the highest validation
     return instead of its last (model selection on the passes' fresh tasks; the measured
