@@ -210,9 +210,8 @@ def _trained(config: TrainConfig, trainer: Trainer, state, metrics, evaluation,
              wall_s: float) -> Trained:
     metrics, evaluation = jax.device_get((metrics, evaluation))
     env_steps = config.steps_per_chunk * np.arange(1, config.num_chunks + 1)
-    with warnings.catch_warnings():  # a chunk without a finished trial gives NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        train_return = np.nanmean(np.asarray(metrics["train_return"], np.float64), axis=-1)
+    # a chunk without a finished trial gives NaN
+    train_return = chunk_means(metrics, ("train_return",))["train_return"]
     params = (jax.vmap(trainer.learner.acting_params)(state.learner) if state.best is None
               else state.best.params)
     grad_norm = metrics.get("grad_norm")
@@ -229,8 +228,8 @@ def _trained(config: TrainConfig, trainer: Trainer, state, metrics, evaluation,
 
 def chunk_means(metrics: dict, names: Sequence[str]) -> dict[str, np.ndarray]:
     """[..., chunks, iterations] metrics -> [..., chunks] means over the iterations that
-    report a value (NaN: the learner did not learn in that iteration; a chunk without any
-    stays NaN)."""
+    report a value (NaN: the learner did not learn, or no trial finished, in that iteration;
+    a chunk without any stays NaN)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return {name: np.nanmean(np.asarray(metrics[name], np.float64), axis=-1)
