@@ -82,9 +82,9 @@ class ExperimentArgs:
 
     quick_tasks: ClassVar[int] = 256
     full_tasks: ClassVar[int] = 1000
-    cpu_steps: ClassVar[int | None] = None
-    """env steps per run with --preset cpu, for an experiment that sizes its own (None: the
-    presets' table)"""
+    cpu_steps: ClassVar[dict[str, int]] = {}
+    """env steps per run with --preset cpu, per learner, for an experiment that sizes its own
+    (a learner not in it: the presets' table)"""
 
     def validate(self) -> None:
         check_positive(self, "num_seeds", "total_env_steps", "num_envs", "num_tasks",
@@ -118,8 +118,8 @@ class ExperimentArgs:
                                   else self.full_tasks)
 
     def steps(self, env: str, learner: str) -> int:
-        if self.size == "cpu" and self.cpu_steps and not self.total_env_steps:
-            return self.cpu_steps
+        if self.size == "cpu" and learner in self.cpu_steps and not self.total_env_steps:
+            return self.cpu_steps[learner]
         return self.total_env_steps or experiment_steps(env, learner, self.size)
 
     def _learner_flags(self, learner: str) -> dict:

@@ -585,6 +585,22 @@ def test_supervision_variants_keep_the_cpu_shape_of_cheetah_vel():
         assert config.learner.clip_per_module and config.env_kwargs == {}
 
 
+def test_body_trials_size_each_learner_by_its_own_cpu_steps():
+    """`--preset cpu --learner svg0` on the bodies trains the SVG(0) cpu preset's env steps,
+    not PPO's 5-8M (which had set an SVG(0) run to hours here); --total-env-steps wins."""
+    from experiments import goal_trials, velocity_trials
+    from experiments.presets import preset
+    for module, env in ((goal_trials, "quadruped_semicircle"), (velocity_trials, "cheetah_vel")):
+        svg0_steps = preset(env, "svg0", "cpu").total_env_steps
+        [ppo] = module.configs(module.Args(preset="cpu", agents=("belief",)))
+        [svg0] = module.configs(module.Args(preset="cpu", agents=("belief",), learner="svg0"))
+        assert ppo.total_env_steps >= 5_000_000 > 2 * svg0_steps
+        assert svg0_steps <= svg0.total_env_steps < 1.1 * svg0_steps
+        [given] = module.configs(module.Args(preset="cpu", agents=("belief",), learner="svg0",
+                                             total_env_steps=300_000))
+        assert given.total_env_steps < svg0_steps
+
+
 def test_goal_trials_gives_the_shaped_training_reward_to_every_agent():
     from belief_jax.train import validate
     from experiments.goal_trials import Args, configs
