@@ -3,7 +3,7 @@ script, not a tested module). From the repository root:
 
     python experiments/results/supervision_cheetah_seeds/combine.py
 
-Seeds 0-4 ran `balanced` MJX physics (…_seed0_balanced, …_seed1 to …_seed4; seeds 3 and 4
+Seeds 0-6 ran `balanced` MJX physics (…_seed0_balanced, …_seed1 to …_seed6; seeds 3 to 6
 on 2026-12-07); the first seed-0 run (experiments/results/supervision_cheetah_cpu) ran `accurate` and is listed apart,
 outside the means. The same cpu shape, 20 training tasks, 1,302,400 env steps per variant.
 Writes supervision_cheetah_seeds.csv (per seed and variant, then the mean and its standard
@@ -23,7 +23,9 @@ RUNS = {"0": RESULTS / "supervision_cheetah_cpu_seed0_balanced",
         "1": RESULTS / "supervision_cheetah_cpu_seed1",
         "2": RESULTS / "supervision_cheetah_cpu_seed2",
         "3": RESULTS / "supervision_cheetah_cpu_seed3",
-        "4": RESULTS / "supervision_cheetah_cpu_seed4"}
+        "4": RESULTS / "supervision_cheetah_cpu_seed4",
+        "5": RESULTS / "supervision_cheetah_cpu_seed5",
+        "6": RESULTS / "supervision_cheetah_cpu_seed6"}
 APART = {"0 (accurate)": RESULTS / "supervision_cheetah_cpu"}
 VARIANTS = ("none", "embedding")
 
