@@ -84,7 +84,8 @@ class ExperimentArgs:
     full_tasks: ClassVar[int] = 1000
     cpu_steps: ClassVar[dict[str, int]] = {}
     """env steps per run with --preset cpu, per learner, for an experiment that sizes its own
-    (a learner not in it: the presets' table)"""
+    (a learner it does not name: the env's cpu preset; an experiment with none: the presets'
+    table)"""
 
     def validate(self) -> None:
         check_positive(self, "num_seeds", "total_env_steps", "num_envs", "num_tasks",
@@ -118,8 +119,9 @@ class ExperimentArgs:
                                   else self.full_tasks)
 
     def steps(self, env: str, learner: str) -> int:
-        if self.size == "cpu" and learner in self.cpu_steps and not self.total_env_steps:
-            return self.cpu_steps[learner]
+        if self.size == "cpu" and self.cpu_steps and not self.total_env_steps:
+            return (self.cpu_steps.get(learner)
+                    or preset(env, learner, "cpu").total_env_steps)
         return self.total_env_steps or experiment_steps(env, learner, self.size)
 
     def _learner_flags(self, learner: str) -> dict:

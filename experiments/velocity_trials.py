@@ -39,7 +39,6 @@ from experiments.common import (
     with_train_time,
     write_trials,
 )
-from experiments.presets import preset
 
 ENV = "cheetah_vel"
 SUMMARY_COLUMNS = ("agent", "episode", "abs_error_mean", "abs_error_se", "return_mean",
@@ -57,8 +56,7 @@ class Args(ExperimentArgs):
     """trials drawn in the figure (and written to velocity_trials.csv)"""
 
     quick_tasks, full_tasks = 64, 256  # evaluation trials
-    cpu_steps: ClassVar[dict[str, int]] = {
-        "ppo": 5_000_000, "svg0": preset(ENV, "svg0", "cpu").total_env_steps}
+    cpu_steps: ClassVar[dict[str, int]] = {"ppo": 5_000_000}
     """per agent with --preset cpu, in the cheetah_vel cpu shape (~28 minutes per agent and
     seed here)"""
 
