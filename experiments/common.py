@@ -171,7 +171,7 @@ class Trained:
     """of wall_s, the compilation (before the first env step)"""
     grad_norm: np.ndarray | None = None
     """[seeds, chunks], the RL update's global gradient norm (before any clip), mean over
-    the chunk's iterations"""
+    the chunk's iterations that learned (as `learner_metrics`; NaN for a chunk with none)"""
     best_env_steps: np.ndarray | None = None
     """[seeds], with config.keep_best: the env steps at which `params` were validated"""
     learner_metrics: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
@@ -216,13 +216,11 @@ def _trained(config: TrainConfig, trainer: Trainer, state, metrics, evaluation,
     train_return = chunk_means(metrics, ("train_return",))["train_return"]
     params = (jax.vmap(trainer.learner.acting_params)(state.learner) if state.best is None
               else state.best.params)
-    grad_norm = metrics.get("grad_norm")
     learner_metrics = chunk_means(metrics, trainer.learner.metric_names)
     return Trained(config=config, trainer=trainer, params=params, env_steps=env_steps,
                    train_return=train_return,
                    validation_return=np.asarray(evaluation["validation_return"], np.float64),
-                   wall_s=wall_s, grad_norm=None if grad_norm is None else
-                   np.asarray(grad_norm, np.float64).mean(-1),
+                   wall_s=wall_s, grad_norm=learner_metrics.get("grad_norm"),
                    best_env_steps=None if state.best is None else
                    np.asarray(jax.device_get(state.best.env_steps)),
                    learner_metrics=learner_metrics)

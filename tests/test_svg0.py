@@ -418,3 +418,15 @@ def test_whole_trial_replay_trains_pearl_from_trial_starts():
         validate(_tiny("pearl", "semicircle", replay_whole_trials=True))
     with pytest.raises(ValueError, match="svg0.burn_in=2 with svg0.replay_whole_trials"):
         SVGConfig(sequence_length=20, burn_in=2, replay_whole_trials=True).validate()
+
+
+def test_a_chunk_reports_the_grad_norm_of_the_iterations_that_learned():
+    """The first chunk's first iteration stores 40 of the 80 `min_replay` steps and does not
+    learn (NaN); the chunk's gradient norm is the mean of the three that did, as its other
+    learner metrics are, not NaN."""
+    from experiments.common import train as train_run
+    trained = train_run(_tiny(), log=lambda _: None)
+    assert trained.grad_norm.shape == trained.validation_return.shape
+    assert np.isfinite(trained.grad_norm).all() and (trained.grad_norm > 0).all()
+    np.testing.assert_array_equal(trained.grad_norm, trained.learner_metrics["grad_norm"])
+    assert np.isnan(trained.learner_metrics["critic_loss"]).sum() == 0
