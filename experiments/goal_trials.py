@@ -6,11 +6,14 @@ on quadruped_semicircle, on the same fresh tasks.
 The goal g on the semicircle of radius 1 is never observed; the sparse reward
 1[‖xy − g‖ ≤ 0.2] − ctrl_cost·‖a‖² tells the ant when it stands on it. Per episode of a trial
 this reports the rate of trials in which the torso reached the goal (recovered exactly from
-the reward: the indicator is reward + ctrl_cost·‖a‖²), the closest the torso came to the goal,
-how far it got from where it started, and the return, ± s.e. over tasks (each task's numbers
-averaged over the seeds first). Writes goal_summary.csv (agent, episode, reach_rate_mean,
-reach_rate_se, min_distance_mean, min_distance_se, travel_mean, travel_se, return_mean,
-return_se, n_tasks, n_seeds), goal_trials.csv (agent, trial, t, episode, x, y, goal_x, goal_y,
+the reward: the indicator is reward + ctrl_cost·‖a‖²), the same rate among the trials that
+had reached it in the episode before (what a second episode makes of a found goal), the
+closest the torso came to the goal, how far it got from where it started, and the return,
+± s.e. over tasks (each task's numbers averaged over the seeds first; the rate after a find
+pools seeds and tasks, binomial s.e.). Writes goal_summary.csv (agent, episode,
+reach_rate_mean, reach_rate_se, reach_after_found_mean, reach_after_found_se, n_found,
+min_distance_mean, min_distance_se, travel_mean, travel_se, return_mean, return_se, n_tasks,
+n_seeds, train_s), goal_trials.csv (agent, trial, t, episode, x, y, goal_x, goal_y,
 belief_x, belief_y; seed 0, the first `plot_trials` tasks), goal_curves.csv (agent,
 env_steps, split, return_mean, return_band: each agent's learning curves, 95% bands over
 seeds) and goal_trials.png: the torso's path in each episode against the goal, with the
@@ -22,6 +25,7 @@ quadruped_semicircle cpu shape (64 envs, 200-step episodes; 3 vmapped seeds unle
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import ClassVar
 
@@ -41,9 +45,10 @@ from experiments.common import (
 )
 
 ENV = "quadruped_semicircle"
-SUMMARY_COLUMNS = ("agent", "episode", "reach_rate_mean", "reach_rate_se", "min_distance_mean",
-                   "min_distance_se", "travel_mean", "travel_se", "return_mean", "return_se",
-                   "n_tasks", "n_seeds", "train_s")
+SUMMARY_COLUMNS = ("agent", "episode", "reach_rate_mean", "reach_rate_se",
+                   "reach_after_found_mean", "reach_after_found_se", "n_found",
+                   "min_distance_mean", "min_distance_se", "travel_mean", "travel_se",
+                   "return_mean", "return_se", "n_tasks", "n_seeds", "train_s")
 TRACE_COLUMNS = ("agent", "trial", "t", "episode", "x", "y", "goal_x", "goal_y", "belief_x",
                  "belief_y")
 
@@ -91,13 +96,29 @@ def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.nd
                "min_distance": per_episode(distance, episodes, np.min),
                "travel": per_episode(travel, episodes, np.max),
                "return": per_episode(rewards, episodes, np.sum)}
+    reached = on_goal.reshape(s, episodes, length, n).max(2)  # [S, episodes, N]
     rows = []
     for e in range(episodes):
-        row = dict(agent=agent, episode=e + 1, n_tasks=n, n_seeds=n_seeds)
+        row = dict(agent=agent, episode=e + 1, n_tasks=n, n_seeds=n_seeds,
+                   **after_found(reached[:, e - 1], reached[:, e]) if e else
+                   dict(reach_after_found_mean=math.nan, reach_after_found_se=math.nan,
+                        n_found=0))
         for name, values in columns.items():
             row[f"{name}_mean"], row[f"{name}_se"] = values[e]
         rows.append(row)
     return rows
+
+
+def after_found(before: np.ndarray, now: np.ndarray) -> dict:
+    """The rate of reaching the goal now among the (seed, task) trials that reached it the
+    episode before, with its binomial s.e.; NaN where none had."""
+    found = before.astype(bool)
+    k = int(found.sum())
+    if k == 0:
+        return dict(reach_after_found_mean=math.nan, reach_after_found_se=math.nan, n_found=0)
+    p = float(now[found].mean())
+    return dict(reach_after_found_mean=p, reach_after_found_se=math.sqrt(p * (1 - p) / k),
+                n_found=k)
 
 
 def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_length: int,
@@ -142,7 +163,9 @@ def run(args: Args, log=print) -> dict[str, Path]:
         traces += trace_rows(config.agent, xy, goals, belief, env.episode_length,
                              args.plot_trials)
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: goal reached in "
-                             f"{r['reach_rate_mean']:.1%} ± {r['reach_rate_se']:.1%}, closest "
+                             f"{r['reach_rate_mean']:.1%} ± {r['reach_rate_se']:.1%} "
+                             f"({r['reach_after_found_mean']:.1%} of {r['n_found']} that had "
+                             "found it the episode before), closest "
                              f"{r['min_distance_mean']:.2f} m" for r in summary
                              if r["agent"] in ("random", config.agent)))
     from experiments.plotting import plot_goal_trials

@@ -422,6 +422,14 @@ def test_goal_summary_recovers_the_goal_from_the_reward():
         travel = np.linalg.norm(xy[:, steps] - xy[:, 4 * e:4 * e + 1], axis=-1).max(1).mean(0)
         assert row["travel_mean"] == pytest.approx(travel.mean())
     assert [r["episode"] for r in rows] == [1, 2] and rows[0]["n_seeds"] == 2
+    # episode 2 among the (seed, task) trials that reached the goal in episode 1, counted
+    # trial by trial
+    pairs = [(inside[i, :4, j].any(), inside[i, 4:, j].any()) for i in range(s)
+             for j in range(n)]
+    again = [second for first, second in pairs if first]
+    assert 0 < len(again) < s * n and rows[1]["n_found"] == len(again)
+    assert rows[1]["reach_after_found_mean"] == pytest.approx(sum(again) / len(again))
+    assert math.isnan(rows[0]["reach_after_found_mean"]) and rows[0]["n_found"] == 0
 
 
 def test_episode_returns_split_a_trial():
