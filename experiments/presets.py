@@ -115,6 +115,9 @@ _CPU = {
     # quadruped_semicircle: the env's 200-step episodes (a goal 1 m away is out of reach in
     # the quick preset's 50), 64 envs, value and observation normalisation as cheetah_vel;
     # the control preset's gamma 0.99 and 4 x 4 minibatches (a sparse reward, seen rarely).
+    # At 5.5M env steps (shaped training reward, seed 0) the oracle, given the goal, reaches
+    # it in 66% of episodes; the belief agent in 13-19%, no more than random, and it does
+    # not return to a goal found in episode 1 (README, quadruped_semicircle: goal trials).
     "quadruped_semicircle": _Quick(steps={"ppo": 8_000_000, "svg0": _SVG_BODY_STEPS},
                                    num_envs=64, num_eval_envs=32,
                                    learner_changes={"ppo": {"rollout_length": 50,
