@@ -100,19 +100,17 @@ def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.nd
     rows = []
     for e in range(episodes):
         row = dict(agent=agent, episode=e + 1, n_tasks=n, n_seeds=n_seeds,
-                   **after_found(reached[:, e - 1], reached[:, e]) if e else
-                   dict(reach_after_found_mean=math.nan, reach_after_found_se=math.nan,
-                        n_found=0))
+                   **after_found(reached[:, e - 1] if e else None, reached[:, e]))
         for name, values in columns.items():
             row[f"{name}_mean"], row[f"{name}_se"] = values[e]
         rows.append(row)
     return rows
 
 
-def after_found(before: np.ndarray, now: np.ndarray) -> dict:
+def after_found(before: np.ndarray | None, now: np.ndarray) -> dict:
     """The rate of reaching the goal now among the (seed, task) trials that reached it the
-    episode before, with its binomial s.e.; NaN where none had."""
-    found = before.astype(bool)
+    episode before (None: there was none), with its binomial s.e.; NaN where none had."""
+    found = np.zeros(now.shape, bool) if before is None else before.astype(bool)
     k = int(found.sum())
     if k == 0:
         return dict(reach_after_found_mean=math.nan, reach_after_found_se=math.nan, n_found=0)
