@@ -7,7 +7,7 @@ two host devices dispatched back to back, and on two host devices from two Pytho
 A ratio near 1 means the pair overlapped on the two cores, near 2 that it ran one after the
 other. On the 2-core CPU of this project (2026-12-07) every way gave 2.0-2.2 while two
 separate processes ran side by side at full speed: why splitting a training loop over two
-host devices buys little here (README, *Benchmarks*).
+host devices buys little here (README, *Benchmark*).
 """
 from __future__ import annotations
 
@@ -51,20 +51,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         raise SystemExit("overlap needs two host devices: run it as its own process, "
                          "`python -m experiments.benchmark.overlap`")
     one = jax.jit(lambda w, h: loop(w, h, args.steps))
+    # the second loop's weights differ so that XLA cannot merge the two into one
     both = jax.jit(lambda w, h: (loop(w, h, args.steps), loop(w * 0.5, h, args.steps)))
     kw, kh = jax.random.split(jax.random.key(0))
     w, h = jax.random.normal(kw, (512, 512)) / 23, jax.random.normal(kh, (16, 512))
     a, b = [(jax.device_put(w, d), jax.device_put(h, d)) for d in jax.devices()[:2]]
-    pool = ThreadPoolExecutor(2)
+    with ThreadPoolExecutor(2) as pool:
+        def threads():
+            futures = [pool.submit(lambda x: jax.block_until_ready(one(*x)), x)
+                       for x in (a, b)]
+            return [f.result() for f in futures]
 
-    def threads():
-        futures = [pool.submit(lambda x: jax.block_until_ready(one(*x)), x) for x in (a, b)]
-        return [f.result() for f in futures]
-
-    base = best_ms(lambda: one(*a), args.rounds)
-    ratios = {"one program": best_ms(lambda: both(*a), args.rounds) / base,
-              "two devices": best_ms(lambda: (one(*a), one(*b)), args.rounds) / base,
-              "two devices, two threads": best_ms(threads, args.rounds) / base}
+        base = best_ms(lambda: one(*a), args.rounds)
+        ratios = {"one program": best_ms(lambda: both(*a), args.rounds) / base,
+                  "two devices": best_ms(lambda: (one(*a), one(*b)), args.rounds) / base,
+                  "two devices, two threads": best_ms(threads, args.rounds) / base}
     print(f"one loop: {base:.1f} ms; two independent loops, time / one loop's:")
     for name, ratio in ratios.items():
         print(f"  {name}: {ratio:.2f}")
