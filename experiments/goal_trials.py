@@ -64,6 +64,8 @@ class Args(ExperimentArgs):
     """the reward the learner learns from in meta-training: shaped (the sparse reward plus
     the torso's speed towards the goal, potential-based; see envs.quadruped_semicircle), or
     None: the sparse reward itself. Every reported return and rate is the sparse task's."""
+    episodes_per_trial: int | None = None
+    """episodes per trial in training and in the measured trials (None: the env's 2)"""
 
     quick_tasks, full_tasks = 64, 256  # evaluation trials
     cpu_steps: ClassVar[dict[str, int]] = {"ppo": 8_000_000}
@@ -73,8 +75,9 @@ class Args(ExperimentArgs):
 
 def configs(args: Args) -> list:
     args.validate()
-    check_positive(args, "plot_trials")
-    out = [args.config(ENV, args.learner, agent=agent) for agent in args.agents]
+    check_positive(args, "plot_trials", "episodes_per_trial")
+    out = [args.config(ENV, args.learner, agent=agent, episodes_per_trial=args.episodes_per_trial)
+           for agent in args.agents]
     if args.training_reward is None:
         return out
     return [c.replace(env_kwargs={**c.env_kwargs, "training_reward": args.training_reward})

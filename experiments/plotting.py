@@ -337,7 +337,7 @@ def plot_velocity_trials(rows: list[dict], png: str | Path, title: str) -> Path:
 
 def plot_goal_trials(rows: list[dict], png: str | Path, title: str) -> Path:
     """One panel per agent and trial: the torso's path in each episode (episode 1 light,
-    episode 2 dark) from its start, the semicircle of goals, the goal's disc, and the belief's
+    the last dark) from its start, the semicircle of goals, the goal's disc, and the belief's
     estimate of the goal at the end of each episode where the agent has one."""
     import numpy as np
     plt = _pyplot()
@@ -353,14 +353,15 @@ def plot_goal_trials(rows: list[dict], png: str | Path, title: str) -> Path:
             ax.plot(np.cos(arc), np.sin(arc), color="grey", lw=0.6, ls=":")
             goal = (path[0]["goal_x"], path[0]["goal_y"])
             ax.add_patch(plt.Circle(goal, 0.2, color="k", alpha=0.2))
-            for episode in sorted({r["episode"] for r in path}):
+            episodes = sorted({r["episode"] for r in path})
+            for episode in episodes:
                 steps = [r for r in path if r["episode"] == episode]
+                alpha = 0.4 + 0.6 * (episode - 1) / max(len(episodes) - 1, 1)  # later: darker
                 ax.plot([r["x"] for r in steps], [r["y"] for r in steps], lw=1,
-                        color=f"C{i}", alpha=0.4 if episode == 1 else 1.0,
-                        label=f"episode {episode}")
+                        color=f"C{i}", alpha=alpha, label=f"episode {episode}")
                 if np.isfinite(steps[-1]["belief_x"]):
                     ax.plot(steps[-1]["belief_x"], steps[-1]["belief_y"], "x", color=f"C{i}",
-                            alpha=0.4 if episode == 1 else 1.0)
+                            alpha=alpha)
             ax.set_aspect("equal")
             ax.set_title(f"{agent}, trial {trial}", fontsize=8)
     axes[0, 0].legend(fontsize=6)

@@ -394,7 +394,8 @@ def test_velocity_summary_recovers_the_tracking_error_from_the_reward():
     assert [r["episode"] for r in rows] == [1, 2] and rows[0]["n_seeds"] == 2
 
 
-def test_goal_summary_recovers_the_goal_from_the_reward():
+@pytest.mark.parametrize("episodes", [2, 4])
+def test_goal_summary_recovers_the_goal_from_the_reward(episodes):
     """The rate of trials reaching the goal per episode, from rewards built by the env's own
     reward rule out of known positions, against the positions themselves; the closest
     approach and the travel from each episode's start from the positions."""
@@ -403,14 +404,14 @@ def test_goal_summary_recovers_the_goal_from_the_reward():
     env = QuadrupedSemicircle.__new__(QuadrupedSemicircle)  # the reward rule needs no physics
     env.ctrl_cost, env.goal_radius = 0.1, 0.2
     rng = np.random.default_rng(1)
-    s, t, n, a = 2, 8, 5, 8  # 2 seeds, 2 episodes of 4 steps, 5 tasks
+    s, t, n, a = 2, 4 * episodes, 5, 8  # 2 seeds, episodes of 4 steps, 5 tasks
     goals = rng.uniform(-1, 1, (n, 2))
     xy = goals[None, None] + rng.uniform(-0.4, 0.4, (s, t, n, 2))
     actions = rng.uniform(-1.5, 1.5, (s, t, n, a))
     rewards = np.asarray(jax.vmap(env.reward)(
         xy.reshape(-1, 2), np.broadcast_to(goals, xy.shape).reshape(-1, 2),
         actions.reshape(-1, a))).reshape(s, t, n)
-    rows = summary_rows("belief", rewards, actions, xy, goals, env, 2, s)
+    rows = summary_rows("belief", rewards, actions, xy, goals, env, episodes, s)
     inside = np.linalg.norm(xy - goals, axis=-1) <= 0.2
     assert 0 < inside.mean() < 1
     for e, row in enumerate(rows):
@@ -421,14 +422,16 @@ def test_goal_summary_recovers_the_goal_from_the_reward():
         assert row["min_distance_mean"] == pytest.approx(closest.mean())
         travel = np.linalg.norm(xy[:, steps] - xy[:, 4 * e:4 * e + 1], axis=-1).max(1).mean(0)
         assert row["travel_mean"] == pytest.approx(travel.mean())
-    assert [r["episode"] for r in rows] == [1, 2] and rows[0]["n_seeds"] == 2
-    # episode 2 among the (seed, task) trials that reached the goal in episode 1, counted
-    # trial by trial
-    pairs = [(inside[i, :4, j].any(), inside[i, 4:, j].any()) for i in range(s)
-             for j in range(n)]
-    again = [second for first, second in pairs if first]
-    assert 0 < len(again) < s * n and rows[1]["n_found"] == len(again)
-    assert rows[1]["reach_after_found_mean"] == pytest.approx(sum(again) / len(again))
+    assert [r["episode"] for r in rows] == list(range(1, episodes + 1))
+    assert rows[0]["n_seeds"] == 2
+    # each later episode among the (seed, task) trials that reached the goal in the episode
+    # just before it, counted trial by trial
+    for e in range(1, episodes):
+        pairs = [(inside[i, 4 * e - 4:4 * e, j].any(), inside[i, 4 * e:4 * e + 4, j].any())
+                 for i in range(s) for j in range(n)]
+        again = [now for before, now in pairs if before]
+        assert 0 < len(again) < s * n and rows[e]["n_found"] == len(again)
+        assert rows[e]["reach_after_found_mean"] == pytest.approx(sum(again) / len(again))
     assert math.isnan(rows[0]["reach_after_found_mean"]) and rows[0]["n_found"] == 0
 
 
@@ -616,6 +619,10 @@ def test_goal_trials_gives_the_shaped_training_reward_to_every_agent():
     assert "training_reward" not in plain.env_kwargs
     shaped, = configs(Args(preset="cpu", training_reward="shaped"))
     assert shaped.env_kwargs == {**plain.env_kwargs, "training_reward": "shaped"}
+    four, = configs(Args(preset="cpu", training_reward="shaped", episodes_per_trial=4))
+    assert (four.episodes_per_trial, plain.episodes_per_trial) == (4, None)
+    with pytest.raises(ValueError, match="episodes_per_trial must be positive, got 0"):
+        configs(Args(preset="cpu", episodes_per_trial=0))
     bad, = configs(Args(preset="cpu", training_reward="dense"))
     with pytest.raises(ValueError, match=r"quadruped_semicircle training_reward must be None "
                                          r"or one of \('shaped',\)"):
