@@ -14,7 +14,8 @@ pools seeds and tasks, binomial s.e.). Writes goal_summary.csv (agent, episode,
 reach_rate_mean, reach_rate_se, reach_after_found_mean, reach_after_found_se, n_found,
 min_distance_mean, min_distance_se, travel_mean, travel_se, return_mean, return_se, n_tasks,
 n_seeds, train_s), goal_trials.csv (agent, trial, t, episode, x, y, goal_x, goal_y,
-belief_x, belief_y; seed 0, the first `plot_trials` tasks), goal_curves.csv (agent,
+belief_x, belief_y; seed 0, the first `plot_trials` tasks), goal_reached.csv (agent, seed,
+task, goal_x, goal_y, episode, reached: every trial, episode by episode), goal_curves.csv (agent,
 env_steps, split, return_mean, return_band: each agent's learning curves, 95% bands over
 seeds) and goal_trials.png: the torso's path in each episode against the goal, with the
 belief's estimate of the goal.
@@ -41,6 +42,7 @@ from experiments.common import (
     random_policy_trials,
     trials_after_training,
     with_train_time,
+    write_csv,
     write_trials,
 )
 
@@ -49,6 +51,7 @@ SUMMARY_COLUMNS = ("agent", "episode", "reach_rate_mean", "reach_rate_se",
                    "reach_after_found_mean", "reach_after_found_se", "n_found",
                    "min_distance_mean", "min_distance_se", "travel_mean", "travel_se",
                    "return_mean", "return_se", "n_tasks", "n_seeds", "train_s")
+REACHED_COLUMNS = ("agent", "seed", "task", "goal_x", "goal_y", "episode", "reached")
 TRACE_COLUMNS = ("agent", "trial", "t", "episode", "x", "y", "goal_x", "goal_y", "belief_x",
                  "belief_y")
 
@@ -88,8 +91,7 @@ def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.nd
                  goals: np.ndarray, env, episodes: int, n_seeds: int) -> list[dict]:
     """Per-episode goal rate, closest approach, travel and return from [S, T, N] rewards,
     [S, T, N, A] actions, [S, T, N, 2] torso positions (before each step) and [N, 2] goals."""
-    ctrl = env.ctrl_cost * np.sum(np.clip(actions, -1.0, 1.0) ** 2, axis=-1)
-    on_goal = (rewards + ctrl > 0.5).astype(np.float64)
+    on_goal = goal_indicator(rewards, actions, env)
     distance = np.linalg.norm(xy - goals[None, None], axis=-1)
     s, t, n = rewards.shape
     length = t // episodes
@@ -108,6 +110,25 @@ def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.nd
             row[f"{name}_mean"], row[f"{name}_se"] = values[e]
         rows.append(row)
     return rows
+
+
+def goal_indicator(rewards: np.ndarray, actions: np.ndarray, env) -> np.ndarray:
+    """1.0 where the torso stood on the goal: the sparse reward with its control cost added
+    back ([S, T, N] from [S, T, N] rewards and [S, T, N, A] actions)."""
+    ctrl = env.ctrl_cost * np.sum(np.clip(actions, -1.0, 1.0) ** 2, axis=-1)
+    return (rewards + ctrl > 0.5).astype(np.float64)
+
+
+def reached_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, goals: np.ndarray,
+                 env, episodes: int) -> list[dict]:
+    """Per seed, task and episode: whether the goal was reached, with the goal, so that the
+    episodes of a trial can be compared goal by goal (goal_reached.csv)."""
+    s, t, n = rewards.shape
+    reached = goal_indicator(rewards, actions, env).reshape(s, episodes, t // episodes, n)
+    reached = reached.max(2)
+    return [dict(agent=agent, seed=i, task=j, goal_x=float(goals[j, 0]),
+                 goal_y=float(goals[j, 1]), episode=e + 1, reached=int(reached[i, e, j]))
+            for i in range(s) for j in range(n) for e in range(episodes)]
 
 
 def after_found(before: np.ndarray | None, now: np.ndarray) -> dict:
@@ -141,7 +162,7 @@ def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_le
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
-    summary, traces, curves = [], [], []
+    summary, traces, curves, reached = [], [], [], []
     for trained, tasks, transitions, belief in trials_after_training(runs, args.tasks, key, log):
         config, trial_env = trained.config, trained.trainer.eval_env
         curves += curve_rows(trained, agent=config.agent)
@@ -154,13 +175,17 @@ def run(args: Args, log=print) -> dict[str, Path]:
                 episodes * env.episode_length)
             summary += summary_rows("random", rewards, actions, obs[..., :2], goals, env,
                                     episodes, 1)
+            reached += reached_rows("random", rewards, actions, goals, env, episodes)
             traces += trace_rows("random", obs[..., :2], goals, None, env.episode_length,
                                  args.plot_trials)
         xy = np.asarray(transitions.inputs.obs[..., :2], np.float64)
+        agent_rewards = np.asarray(transitions.reward, np.float64)
+        agent_actions = np.asarray(transitions.action, np.float64)
         summary += with_train_time(summary_rows(
-            config.agent, np.asarray(transitions.reward, np.float64),
-            np.asarray(transitions.action, np.float64), xy, goals, env, episodes,
+            config.agent, agent_rewards, agent_actions, xy, goals, env, episodes,
             config.num_seeds), trained)
+        reached += reached_rows(config.agent, agent_rewards, agent_actions, goals, env,
+                                episodes)
         traces += trace_rows(config.agent, xy, goals, belief, env.episode_length,
                              args.plot_trials)
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: goal reached in "
@@ -173,6 +198,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
     steps = runs[0].trained_env_steps
     written = write_trials(args.out, "goal", SUMMARY_COLUMNS, summary, TRACE_COLUMNS, traces,
                            curves)
+    written["reached"] = write_csv(args.out / "goal_reached.csv", REACHED_COLUMNS, reached)
     return {**written,
             "png": plot_goal_trials(traces, args.out / "goal_trials.png",
                                     f"{ENV}, {args.learner}, {steps:,} env steps")}

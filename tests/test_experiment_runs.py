@@ -186,6 +186,13 @@ def test_goal_trials(tmp_path):
         (a, e) for a in ("random", "belief") for e in (1, 2)]
     assert all(0 <= r["reach_rate_mean"] <= 1 and r["min_distance_mean"] > 0 for r in rows)
     assert [r["train_s"] > 0 for r in rows if r["agent"] == "belief"] == [True, True]
+    # every (agent, task, episode) once, agreeing with the summary's rate
+    reached = read_csv(paths["reached"])
+    assert len(reached) == 2 * 4 * 2 and {r["reached"] for r in reached} <= {0, 1}
+    for r in rows:
+        mine = [x["reached"] for x in reached
+                if (x["agent"], x["episode"]) == (r["agent"], r["episode"])]
+        assert r["reach_rate_mean"] == pytest.approx(np.mean(mine))
     traces = read_csv(paths["trials"])
     belief = [r for r in traces if r["agent"] == "belief"]
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_x"]) for r in belief)

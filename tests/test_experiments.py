@@ -400,7 +400,7 @@ def test_goal_summary_recovers_the_goal_from_the_reward(episodes):
     reward rule out of known positions, against the positions themselves; the closest
     approach and the travel from each episode's start from the positions."""
     from envs.quadruped_semicircle import QuadrupedSemicircle
-    from experiments.goal_trials import summary_rows
+    from experiments.goal_trials import reached_rows, summary_rows
     env = QuadrupedSemicircle.__new__(QuadrupedSemicircle)  # the reward rule needs no physics
     env.ctrl_cost, env.goal_radius = 0.1, 0.2
     rng = np.random.default_rng(1)
@@ -433,6 +433,13 @@ def test_goal_summary_recovers_the_goal_from_the_reward(episodes):
         assert 0 < len(again) < s * n and rows[e]["n_found"] == len(again)
         assert rows[e]["reach_after_found_mean"] == pytest.approx(sum(again) / len(again))
     assert math.isnan(rows[0]["reach_after_found_mean"]) and rows[0]["n_found"] == 0
+    # goal_reached.csv: each (seed, task, episode) once, against the positions
+    per_trial = reached_rows("belief", rewards, actions, goals, env, episodes)
+    assert len(per_trial) == s * n * episodes
+    for r in per_trial:
+        steps = slice(4 * r["episode"] - 4, 4 * r["episode"])
+        assert r["reached"] == int(inside[r["seed"], steps, r["task"]].any())
+        assert (r["goal_x"], r["goal_y"]) == tuple(goals[r["task"]])
 
 
 def test_episode_returns_split_a_trial():
