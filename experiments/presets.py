@@ -117,7 +117,8 @@ _CPU = {
     # the control preset's gamma 0.99 and 4 x 4 minibatches (a sparse reward, seen rarely).
     # At 5.5M env steps (shaped training reward, seed 0) the oracle, given the goal, reaches
     # it in 66% of episodes; the belief agent in 13-19%, no more than random, and it does
-    # not return to a goal found in episode 1 (README, quadruped_semicircle: goal trials).
+    # not return to a goal found in episode 1, nor with the per-module clip or four episodes
+    # per trial, where it walks to the top of the arc every episode (README, goal trials).
     "quadruped_semicircle": _Quick(steps={"ppo": 8_000_000, "svg0": _SVG_BODY_STEPS},
                                    num_envs=64, num_eval_envs=32,
                                    learner_changes={"ppo": {"rollout_length": 50,
