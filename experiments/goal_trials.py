@@ -101,7 +101,7 @@ def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.nd
                "min_distance": per_episode(distance, episodes, np.min),
                "travel": per_episode(travel, episodes, np.max),
                "return": per_episode(rewards, episodes, np.sum)}
-    reached = on_goal.reshape(s, episodes, length, n).max(2)  # [S, episodes, N]
+    reached = episode_reached(on_goal, episodes)
     rows = []
     for e in range(episodes):
         row = dict(agent=agent, episode=e + 1, n_tasks=n, n_seeds=n_seeds,
@@ -119,13 +119,19 @@ def goal_indicator(rewards: np.ndarray, actions: np.ndarray, env) -> np.ndarray:
     return (rewards + ctrl > 0.5).astype(np.float64)
 
 
+def episode_reached(on_goal: np.ndarray, episodes: int) -> np.ndarray:
+    """[S, episodes, N]: whether each episode of each trial reached the goal, from the
+    [S, T, N] per-step indicator."""
+    s, t, n = on_goal.shape
+    return on_goal.reshape(s, episodes, t // episodes, n).max(2)
+
+
 def reached_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, goals: np.ndarray,
                  env, episodes: int) -> list[dict]:
     """Per seed, task and episode: whether the goal was reached, with the goal, so that the
     episodes of a trial can be compared goal by goal (goal_reached.csv)."""
-    s, t, n = rewards.shape
-    reached = goal_indicator(rewards, actions, env).reshape(s, episodes, t // episodes, n)
-    reached = reached.max(2)
+    s, _, n = rewards.shape
+    reached = episode_reached(goal_indicator(rewards, actions, env), episodes)
     return [dict(agent=agent, seed=i, task=j, goal_x=float(goals[j, 0]),
                  goal_y=float(goals[j, 1]), episode=e + 1, reached=int(reached[i, e, j]))
             for i in range(s) for j in range(n) for e in range(episodes)]
