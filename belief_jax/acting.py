@@ -8,6 +8,7 @@ time-major [T, num_envs, ...] when stacked.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -33,18 +34,43 @@ class Acting:
     """`exploration_envs`: the last this many envs act ε-greedily around the policy, ε ~ U[0, 1]
     drawn per trial; their transitions are marked `explore` (the belief learns from them, the
     RL losses mask them out; SPEC §3.5). `act_mode`: act with the policy's most likely action
-    (evaluation) instead of a sample."""
+    (evaluation) instead of a sample. `given_task_log_std` (an evaluation probe, see
+    `given_task`): the policy and critic see a belief centred on the true task."""
 
     def __init__(self, agent: Agent, env: envs.TrialWrapper, spec: RolloutSpec,
                  task_target: str, deterministic_ib: bool, exploration_envs: int = 0,
-                 act_mode: bool = False):
+                 act_mode: bool = False, given_task_log_std: float | None = None):
         self.agent, self.env, self.spec = agent, env, spec
         self.act_mode = act_mode
+        self.given_task_log_std = given_task_log_std
         self.task_target = task_target
         self.deterministic_ib = deterministic_ib
         self.exploration_envs = exploration_envs
         # A task id exists only inside a finite task set: fresh validation tasks have none.
         self.has_task_info = task_target == "embedding" or env.task_set is not None
+
+    def given_task(self, std: float) -> Acting:
+        """This acting with the belief network's output, as the policy's and critic's input,
+        replaced by a Gaussian belief N(true task embedding, std²) per dimension: does the
+        policy act on a belief that knows the task? (The belief network still runs and is
+        reported as it is.) For belief agents on envs with Gaussian task info."""
+        if not self.agent.traits.has_belief or self.agent.task_info_spec.kind != "gaussian":
+            raise ValueError("given_task needs an agent with a belief over Gaussian task info; "
+                             f"got agent={self.agent.kind!r} with task info of kind "
+                             f"{self.agent.task_info_spec.kind!r}")
+        if not std > 0:
+            raise ValueError(f"given_task std must be > 0, got {std}")
+        return Acting(self.agent, self.env, self.spec, self.task_target, self.deterministic_ib,
+                      self.exploration_envs, self.act_mode, math.log(std))
+
+    def given_belief(self, env_state: envs.TrialState) -> jax.Array | None:
+        """[num_envs, 2·size]: the belief parameters [mean, log_std] the policy is given
+        (None: it sees the belief network's own)."""
+        if self.given_task_log_std is None:
+            return None
+        mean = jax.vmap(lambda s: self.env.task_info(s, "embedding").value)(env_state)
+        mean = mean.astype(jnp.float32)
+        return jnp.concatenate([mean, jnp.full_like(mean, self.given_task_log_std)], axis=-1)
 
     def first_input(self, obs: jax.Array, task: jax.Array | None = None) -> AgentInput:
         batch = obs.shape[0]
@@ -104,7 +130,9 @@ class Acting:
         x = actor.next_input
         num_envs = x.prev_reward.shape[0]
         noise = sample_ib_noise(noise_key, self.agent.config, (num_envs,), self.deterministic_ib)
-        carry, out = self.agent.apply(params, actor.carry, _add_time(x), _add_time(noise))
+        given = self.given_belief(actor.env_state)
+        carry, out = self.agent.apply(params, actor.carry, _add_time(x), _add_time(noise),
+                                      None if given is None else _add_time(given))
         out = jax.tree.map(lambda a: a[0], out)
         dist = policy_distribution(out.policy_params, self.agent.action_space,
                                    self.spec.squash_actions)
@@ -154,8 +182,10 @@ class Acting:
             lambda a, k: self.step(params, a, k), actor, keys)
         # V of the state after the last step, for bootstrapping a rollout cut mid-trial.
         zero_noise = sample_ib_noise(key, self.agent.config, actor.trial_return.shape, True)
+        given = self.given_belief(end_actor.env_state)
         _, out = self.agent.apply(params, end_actor.carry, _add_time(end_actor.next_input),
-                                  _add_time(zero_noise))
+                                  _add_time(zero_noise),
+                                  None if given is None else _add_time(given))
         rollout = Rollout(transitions=transitions, start_carry=actor.carry,
                           last_value=out.value[0])
         return end_actor, rollout, completed

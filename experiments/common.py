@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
+from belief_jax.acting import Acting
 from belief_jax.config import TrainConfig
 from belief_jax.stats import mean_se
 from belief_jax.train import Trainer, make_train, over_seeds, validate
@@ -182,10 +183,20 @@ class Trained:
     def trials(self):
         """Jitted validation trials, vmapped over seeds; tasks and key are arguments, so
         training-set and fresh tasks of one size share a compilation."""
-        def run(params, tasks, key):
-            num_tasks = jax.tree.leaves(tasks)[0].shape[0]
-            return self.trainer.validation.trials(params, key, num_tasks, tasks)
-        return jax.jit(jax.vmap(run, in_axes=(0, None, None)))
+        return seed_vmapped_trials(self.trainer.validation)
+
+    def trials_given_task(self, std: float):
+        """As `trials`, with the policy given a belief N(true task, std²) in place of the
+        belief network's (`Acting.given_task`)."""
+        return seed_vmapped_trials(self.trainer.validation.given_task(std))
+
+
+def seed_vmapped_trials(acting: Acting):
+    """(params [S, ...], tasks, key) → one trial of each task per seed, jitted."""
+    def run(params, tasks, key):
+        num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+        return acting.trials(params, key, num_tasks, tasks)
+    return jax.jit(jax.vmap(run, in_axes=(0, None, None)))
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> Trained:

@@ -18,7 +18,9 @@ belief_x, belief_y; seed 0, the first `plot_trials` tasks), goal_reached.csv (ag
 task, goal_x, goal_y, episode, reached: every trial, episode by episode), goal_curves.csv (agent,
 env_steps, split, return_mean, return_band: each agent's learning curves, 95% bands over
 seeds) and goal_trials.png: the torso's path in each episode against the goal, with the
-belief's estimate of the goal.
+belief's estimate of the goal. With `--given-goal-std S` each belief agent is measured a second
+time on the same tasks, its policy given the belief N(goal, S²) instead of its own
+(AGENT_given_goal): whether the policy would act on a belief that had found the goal.
 
 The default preset is sized for one GPU/TPU; `--preset cpu` trains in the
 quadruped_semicircle cpu shape (64 envs, 200-step episodes; 3 vmapped seeds unless
@@ -69,6 +71,10 @@ class Args(ExperimentArgs):
     None: the sparse reward itself. Every reported return and rate is the sparse task's."""
     episodes_per_trial: int | None = None
     """episodes per trial in training and in the measured trials (None: the env's 2)"""
+    given_goal_std: float | None = None
+    """also measure each belief agent with its policy given a belief N(true goal, std²) per
+    coordinate in place of its belief network's (reported as AGENT_given_goal): does the
+    policy act on a belief that knows the goal? None: off"""
 
     quick_tasks, full_tasks = 64, 256  # evaluation trials
     cpu_steps: ClassVar[dict[str, int]] = {"ppo": 8_000_000}
@@ -79,6 +85,8 @@ class Args(ExperimentArgs):
 def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "plot_trials", "episodes_per_trial")
+    if args.given_goal_std is not None and not args.given_goal_std > 0:
+        raise ValueError(f"given_goal_std must be > 0 (None: off), got {args.given_goal_std}")
     out = [args.config(ENV, args.learner, agent=agent, episodes_per_trial=args.episodes_per_trial)
            for agent in args.agents]
     if args.training_reward is None:
@@ -165,41 +173,60 @@ def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_le
     return rows
 
 
+def measured(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.ndarray, belief,
+             goals: np.ndarray, env, episodes: int, n_seeds: int, plot_trials: int
+             ) -> tuple[list[dict], list[dict], list[dict]]:
+    """One policy's summary, goal_reached and trace rows from its [S, T, N] trials."""
+    return (summary_rows(agent, rewards, actions, xy, goals, env, episodes, n_seeds),
+            reached_rows(agent, rewards, actions, goals, env, episodes),
+            trace_rows(agent, xy, goals, belief, env.episode_length, plot_trials))
+
+
+def from_transitions(transitions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rewards [S, T, N], actions [S, T, N, A] and torso positions [S, T, N, 2]."""
+    return (np.asarray(transitions.reward, np.float64),
+            np.asarray(transitions.action, np.float64),
+            np.asarray(transitions.inputs.obs[..., :2], np.float64))
+
+
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
     summary, traces, curves, reached = [], [], [], []
+
+    def add(rows: tuple[list[dict], list[dict], list[dict]], trained=None) -> None:
+        nonlocal summary, reached, traces
+        summary += rows[0] if trained is None else with_train_time(rows[0], trained)
+        reached, traces = reached + rows[1], traces + rows[2]
+
     for trained, tasks, transitions, belief in trials_after_training(runs, args.tasks, key, log):
         config, trial_env = trained.config, trained.trainer.eval_env
         curves += curve_rows(trained, agent=config.agent)
         env = trial_env.env
         episodes = config.episodes_per_trial or env.default_episodes_per_trial
         goals = np.asarray(tasks.goal, np.float64)
+        shape = (goals, env, episodes)
         if not summary:
             rewards, actions, obs = random_policy_trials(
                 trial_env, env.action_space, tasks, jax.random.fold_in(key, 4),
                 episodes * env.episode_length)
-            summary += summary_rows("random", rewards, actions, obs[..., :2], goals, env,
-                                    episodes, 1)
-            reached += reached_rows("random", rewards, actions, goals, env, episodes)
-            traces += trace_rows("random", obs[..., :2], goals, None, env.episode_length,
-                                 args.plot_trials)
-        xy = np.asarray(transitions.inputs.obs[..., :2], np.float64)
-        agent_rewards = np.asarray(transitions.reward, np.float64)
-        agent_actions = np.asarray(transitions.action, np.float64)
-        summary += with_train_time(summary_rows(
-            config.agent, agent_rewards, agent_actions, xy, goals, env, episodes,
-            config.num_seeds), trained)
-        reached += reached_rows(config.agent, agent_rewards, agent_actions, goals, env,
-                                episodes)
-        traces += trace_rows(config.agent, xy, goals, belief, env.episode_length,
-                             args.plot_trials)
+            add(measured("random", rewards, actions, obs[..., :2], None, *shape, 1,
+                         args.plot_trials))
+        add(measured(config.agent, *from_transitions(transitions), belief, *shape,
+                     config.num_seeds, args.plot_trials), trained)
+        if args.given_goal_std is not None and trained.trainer.agent.traits.has_belief:
+            # the same tasks and key as the agent's own trials: a paired comparison
+            _, given, _ = trained.trials_given_task(args.given_goal_std)(
+                trained.params, tasks, jax.random.fold_in(key, 3))
+            add(measured(f"{config.agent}_given_goal", *from_transitions(given), None, *shape,
+                         config.num_seeds, args.plot_trials), trained)
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: goal reached in "
                              f"{r['reach_rate_mean']:.1%} ± {r['reach_rate_se']:.1%} "
                              f"({r['reach_after_found_mean']:.1%} of {r['n_found']} that had "
                              "found it the episode before), closest "
                              f"{r['min_distance_mean']:.2f} m" for r in summary
-                             if r["agent"] in ("random", config.agent)))
+                             if r["agent"] in ("random", config.agent,
+                                               f"{config.agent}_given_goal")))
     from experiments.plotting import plot_goal_trials
     steps = runs[0].trained_env_steps
     written = write_trials(args.out, "goal", SUMMARY_COLUMNS, summary, TRACE_COLUMNS, traces,

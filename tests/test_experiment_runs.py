@@ -175,20 +175,22 @@ def test_velocity_trials(tmp_path):
 
 
 def test_goal_trials(tmp_path):
-    """The belief agent and the random policy on quadruped_semicircle: a summary per agent
-    and episode, traces with the belief's estimate of the goal for the belief agent only."""
+    """The belief agent (also given the goal as its belief) and the random policy on
+    quadruped_semicircle: a summary per agent and episode, traces with the belief's estimate
+    of the goal for the belief agent only."""
     args = goal_trials.Args(out=tmp_path, total_env_steps=800, curve_points=1, plot_trials=2,
-                            num_envs=8, num_seeds=1, num_tasks=4, quick=True)
+                            num_envs=8, num_seeds=1, num_tasks=4, quick=True,
+                            given_goal_std=0.1)
     paths = goal_trials.run(args, quiet)
     rows = read_csv(paths["summary"])
     assert tuple(rows[0]) == goal_trials.SUMMARY_COLUMNS
-    assert [(r["agent"], r["episode"]) for r in rows] == [
-        (a, e) for a in ("random", "belief") for e in (1, 2)]
+    agents = ("random", "belief", "belief_given_goal")
+    assert [(r["agent"], r["episode"]) for r in rows] == [(a, e) for a in agents for e in (1, 2)]
     assert all(0 <= r["reach_rate_mean"] <= 1 and r["min_distance_mean"] > 0 for r in rows)
-    assert [r["train_s"] > 0 for r in rows if r["agent"] == "belief"] == [True, True]
+    assert [r["train_s"] > 0 for r in rows if r["agent"] != "random"] == [True] * 4
     # every (agent, task, episode) once, agreeing with the summary's rate
     reached = read_csv(paths["reached"])
-    assert len(reached) == 2 * 4 * 2 and {r["reached"] for r in reached} <= {0, 1}
+    assert len(reached) == 3 * 4 * 2 and {r["reached"] for r in reached} <= {0, 1}
     for r in rows:
         mine = [x["reached"] for x in reached
                 if (x["agent"], x["episode"]) == (r["agent"], r["episode"])]

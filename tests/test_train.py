@@ -142,6 +142,36 @@ def test_the_oracle_reads_the_true_task_at_every_step():
     assert belief.init(jax.random.key(0)).actor.next_input.task is None
 
 
+def test_a_belief_given_the_task_is_what_the_policy_acts_on():
+    """`Acting.given_task(σ)` (the goal-trials probe): along a validation trial the policy
+    acted on [true task, log σ] in place of its belief network's output, checked by re-running
+    the agent over the recorded trial with those features passed explicitly; without them the
+    same actions have other log-probabilities, so the probe did change the policy's input."""
+    from belief_jax.agents import policy_distribution
+    config = TINY.replace(env="semicircle", env_kwargs={"episode_length": 5},
+                          total_env_steps=4 * 10)
+    trainer = Trainer(config)
+    params = trainer.init(jax.random.key(0)).learner.params
+    actor, tr, _ = jax.jit(trainer.validation.given_task(0.1).trials, static_argnums=2)(
+        params, jax.random.key(1), 4)
+    goal = tr.task_info  # [T, B, 2]: the goal before each step, changing with the task
+    given = np.concatenate([goal, np.full_like(goal, np.log(0.1))], axis=-1)
+
+    def log_prob(features):
+        _, out = trainer.agent.apply(params, actor.carry, tr.inputs, tr.noise, features)
+        space = trainer.agent.action_space
+        return policy_distribution(out.policy_params, space).log_prob(tr.action)
+
+    np.testing.assert_allclose(log_prob(given), tr.log_prob, atol=1e-5)
+    assert np.abs(log_prob(None) - tr.log_prob).max() > 1e-3
+    with pytest.raises(ValueError, match="given_task needs an agent with a belief over "
+                                         "Gaussian task info; got agent='belief' with task "
+                                         "info of kind 'beta'"):
+        Trainer(TINY).validation.given_task(0.1)
+    with pytest.raises(ValueError, match="given_task std must be > 0, got 0"):
+        trainer.validation.given_task(0.0)
+
+
 # The fast suite keeps a covering set (every agent, env, physics and NumPad's index task
 # info once); the other cases, a whole loop compile each, run in the slow step.
 _SLOW = pytest.mark.slow
