@@ -338,14 +338,15 @@ def plot_velocity_trials(rows: list[dict], png: str | Path, title: str) -> Path:
 def plot_goal_trials(rows: list[dict], png: str | Path, title: str) -> Path:
     """One panel per agent and trial: the torso's path in each episode (episode 1 light,
     the last dark) from its start, the semicircle of goals, the goal's disc, and the belief's
-    estimate of the goal at the end of each episode where the agent has one."""
+    estimate of the goal at the end of each episode where the agent has one. Axes are shared
+    along an agent's row only (the random policy's 3-5 m paths would shrink the others)."""
     import numpy as np
     plt = _pyplot()
     agents = list(dict.fromkeys(r["agent"] for r in rows))
     trials = sorted({r["trial"] for r in rows})
     fig, axes = plt.subplots(len(agents), len(trials), figsize=(2.6 * len(trials),
                                                                 2.6 * len(agents)),
-                             squeeze=False, sharex=True, sharey=True)
+                             squeeze=False, sharex="row", sharey="row")
     arc = np.linspace(0, np.pi, 64)
     for i, agent in enumerate(agents):
         for ax, trial in zip(axes[i], trials, strict=True):
