@@ -9,7 +9,7 @@ reaches a goal in each episode independently given the goal, with some chance p(
 the trials that reached it in episode e - 1 it reaches it again in episode e with chance
 E[p_{e-1} p_e] / E[p_{e-1}], which is high for a policy that walks to the same place every
 episode. That chance is estimated here with p taken per bin of the goal's angle on the
-semicircle (`--bins`, over every seed and task of the agent), against the observed rate
+semicircle (`--bins`, over the tasks of each seed: one policy per seed), against the observed rate
 after a find; the random policy, memoryless by construction, checks the estimate. Coarse
 bins average p within a bin and so understate the memoryless rate; the trial's own episodes
 count in its bin's p, which overstates it. Writes after_found_memoryless.csv in each DIR
@@ -38,10 +38,13 @@ def read(run: Path) -> dict[str, dict[tuple[int, int], dict]]:
 def rows(agent: str, trials: dict, bins: int) -> list[dict]:
     episodes = max(k for trial in trials.values() for k in trial if k != "angle")
     trial_list = list(trials.values())
-    which = np.array([min(int(t["angle"] / math.pi * bins), bins - 1) for t in trial_list])
+    # one bin per seed and angle range: each seed trained its own policy
+    seeds = sorted({seed for seed, _ in trials})
+    which = np.array([seeds.index(seed) * bins + min(int(t["angle"] / math.pi * bins), bins - 1)
+                      for (seed, _), t in trials.items()])
     reached = np.array([[t[e] for e in range(1, episodes + 1)] for t in trial_list], float)
     p = np.stack([reached[which == b].mean(0) if (which == b).any() else
-                  np.zeros(episodes) for b in range(bins)])[which]  # each trial's bin
+                  np.zeros(episodes) for b in range(len(seeds) * bins)])[which]
     out, pooled = [], [0, 0, 0.0]
     for e in range(1, episodes):
         found = reached[:, e - 1] > 0
