@@ -15,7 +15,10 @@ reach_rate_mean, reach_rate_se, reach_after_found_mean, reach_after_found_se, n_
 min_distance_mean, min_distance_se, travel_mean, travel_se, return_mean, return_se, n_tasks,
 n_seeds, train_s), goal_trials.csv (agent, trial, t, episode, x, y, goal_x, goal_y,
 belief_x, belief_y; seed 0, the first `plot_trials` tasks), goal_reached.csv (agent, seed,
-task, goal_x, goal_y, episode, reached: every trial, episode by episode), goal_curves.csv (agent,
+task, goal_x, goal_y, episode, reached: every trial, episode by episode), goal_belief.csv (agent,
+episode, found, n, belief_error_mean/_se, belief_std_mean/_se: the belief at each episode's
+end, its mean's distance from the goal and its std, in the trials that did and did not reach
+the goal in that episode; agents with a belief), goal_curves.csv (agent,
 env_steps, split, return_mean, return_band: each agent's learning curves, 95% bands over
 seeds) and goal_trials.png: the torso's path in each episode against the goal, with the
 belief's estimate of the goal. With `--given-goal-std S` each belief agent is measured a second
@@ -35,6 +38,7 @@ from typing import ClassVar
 import jax
 import numpy as np
 
+from belief_jax.stats import mean_se
 from experiments.common import (
     ExperimentArgs,
     check_positive,
@@ -54,6 +58,8 @@ SUMMARY_COLUMNS = ("agent", "episode", "reach_rate_mean", "reach_rate_se",
                    "min_distance_mean", "min_distance_se", "travel_mean", "travel_se",
                    "return_mean", "return_se", "n_tasks", "n_seeds", "train_s")
 REACHED_COLUMNS = ("agent", "seed", "task", "goal_x", "goal_y", "episode", "reached")
+BELIEF_COLUMNS = ("agent", "episode", "found", "n", "belief_error_mean", "belief_error_se",
+                  "belief_std_mean", "belief_std_se")
 TRACE_COLUMNS = ("agent", "trial", "t", "episode", "x", "y", "goal_x", "goal_y", "belief_x",
                  "belief_y")
 
@@ -145,6 +151,30 @@ def reached_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, goals: np
             for i in range(s) for j in range(n) for e in range(episodes)]
 
 
+def belief_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, belief: np.ndarray,
+                goals: np.ndarray, env, episodes: int) -> list[dict]:
+    """Where the belief stands at each episode's last step (having seen every reward of the
+    episode but the last), split by whether the episode reached the goal: the distance of its
+    mean from the goal and its std (the geometric mean of the two coordinates'), ± s.e. over
+    the (seed, task) trials. From [S, T, N] rewards, [S, T, N, A] actions and the Gaussian
+    belief's [S, T, N, 4] parameters [mean, log_std]."""
+    reached = episode_reached(goal_indicator(rewards, actions, env), episodes)
+    length = rewards.shape[1] // episodes
+    last = belief[:, length - 1::length]  # [S, episodes, N, 4]
+    error = np.linalg.norm(last[..., :2] - goals[None, None], axis=-1)
+    std = np.exp(last[..., 2:4].mean(-1))
+    rows = []
+    for e in range(episodes):
+        for found in (1, 0):
+            mask = reached[:, e] == found
+            if mask.any():
+                (err, err_se), (sd, sd_se) = (mean_se(x[:, e][mask]) for x in (error, std))
+                rows.append(dict(agent=agent, episode=e + 1, found=found, n=int(mask.sum()),
+                                 belief_error_mean=float(err), belief_error_se=float(err_se),
+                                 belief_std_mean=float(sd), belief_std_se=float(sd_se)))
+    return rows
+
+
 def after_found(before: np.ndarray | None, now: np.ndarray) -> dict:
     """The rate of reaching the goal now among the (seed, task) trials that reached it the
     episode before (None: there was none), with its binomial s.e.; NaN where none had."""
@@ -175,11 +205,12 @@ def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_le
 
 def measured(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.ndarray, belief,
              goals: np.ndarray, env, episodes: int, n_seeds: int, plot_trials: int
-             ) -> tuple[list[dict], list[dict], list[dict]]:
+             ) -> dict[str, list[dict]]:
     """One policy's summary, goal_reached and trace rows from its [S, T, N] trials."""
-    return (summary_rows(agent, rewards, actions, xy, goals, env, episodes, n_seeds),
-            reached_rows(agent, rewards, actions, goals, env, episodes),
-            trace_rows(agent, xy, goals, belief, env.episode_length, plot_trials))
+    return {"summary": summary_rows(agent, rewards, actions, xy, goals, env, episodes,
+                                    n_seeds),
+            "reached": reached_rows(agent, rewards, actions, goals, env, episodes),
+            "trials": trace_rows(agent, xy, goals, belief, env.episode_length, plot_trials)}
 
 
 def from_transitions(transitions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -189,51 +220,70 @@ def from_transitions(transitions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.asarray(transitions.inputs.obs[..., :2], np.float64))
 
 
+def agent_tables(args: Args, trained, tasks, transitions, belief, key: jax.Array
+                 ) -> list[dict[str, list[dict]]]:
+    """The trained agent's tables, and with --given-goal-std those of the same agent given
+    the goal as its belief (the same tasks and key as its own trials: a paired comparison)."""
+    env = trained.trainer.eval_env.env
+    config = trained.config
+    shape = (np.asarray(tasks.goal, np.float64), env,
+             config.episodes_per_trial or env.default_episodes_per_trial)
+    rewards, actions, xy = from_transitions(transitions)
+    out = [measured(config.agent, rewards, actions, xy, belief, *shape, config.num_seeds,
+                    args.plot_trials)]
+    if belief is not None and trained.trainer.agent.task_info_spec.kind == "gaussian":
+        out[0]["belief"] = belief_rows(config.agent, rewards, actions, belief, *shape)
+    if args.given_goal_std is not None and trained.trainer.agent.traits.has_belief:
+        _, given, _ = trained.trials_given_task(args.given_goal_std)(
+            trained.params, tasks, jax.random.fold_in(key, 3))
+        out.append(measured(f"{config.agent}_given_goal", *from_transitions(given), None,
+                            *shape, config.num_seeds, args.plot_trials))
+    for tables in out:
+        tables["summary"] = with_train_time(tables["summary"], trained)
+    return out
+
+
+def random_tables(args: Args, trained, tasks, key: jax.Array) -> dict[str, list[dict]]:
+    """The uniformly random policy on the same tasks."""
+    trial_env = trained.trainer.eval_env
+    env = trial_env.env
+    episodes = trained.config.episodes_per_trial or env.default_episodes_per_trial
+    rewards, actions, obs = random_policy_trials(trial_env, env.action_space, tasks,
+                                                 jax.random.fold_in(key, 4),
+                                                 episodes * env.episode_length)
+    return measured("random", rewards, actions, obs[..., :2], None,
+                    np.asarray(tasks.goal, np.float64), env, episodes, 1, args.plot_trials)
+
+
 def run(args: Args, log=print) -> dict[str, Path]:
     runs = configs(args)
     key = jax.random.fold_in(jax.random.key(args.seed), 1)
-    summary, traces, curves, reached = [], [], [], []
-
-    def add(rows: tuple[list[dict], list[dict], list[dict]], trained=None) -> None:
-        nonlocal summary, reached, traces
-        summary += rows[0] if trained is None else with_train_time(rows[0], trained)
-        reached, traces = reached + rows[1], traces + rows[2]
-
+    tables = {name: [] for name in ("summary", "reached", "trials", "belief", "curves")}
     for trained, tasks, transitions, belief in trials_after_training(runs, args.tasks, key, log):
-        config, trial_env = trained.config, trained.trainer.eval_env
-        curves += curve_rows(trained, agent=config.agent)
-        env = trial_env.env
-        episodes = config.episodes_per_trial or env.default_episodes_per_trial
-        goals = np.asarray(tasks.goal, np.float64)
-        shape = (goals, env, episodes)
-        if not summary:
-            rewards, actions, obs = random_policy_trials(
-                trial_env, env.action_space, tasks, jax.random.fold_in(key, 4),
-                episodes * env.episode_length)
-            add(measured("random", rewards, actions, obs[..., :2], None, *shape, 1,
-                         args.plot_trials))
-        add(measured(config.agent, *from_transitions(transitions), belief, *shape,
-                     config.num_seeds, args.plot_trials), trained)
-        if args.given_goal_std is not None and trained.trainer.agent.traits.has_belief:
-            # the same tasks and key as the agent's own trials: a paired comparison
-            _, given, _ = trained.trials_given_task(args.given_goal_std)(
-                trained.params, tasks, jax.random.fold_in(key, 3))
-            add(measured(f"{config.agent}_given_goal", *from_transitions(given), None, *shape,
-                         config.num_seeds, args.plot_trials), trained)
+        agent = trained.config.agent
+        tables["curves"] += curve_rows(trained, agent=agent)
+        new = ([] if tables["summary"] else [random_tables(args, trained, tasks, key)]) + \
+            agent_tables(args, trained, tasks, transitions, belief, key)
+        for part in new:
+            for name, rows in part.items():
+                tables[name] += rows
         log("  " + "; ".join(f"{r['agent']} episode {r['episode']}: goal reached in "
                              f"{r['reach_rate_mean']:.1%} ± {r['reach_rate_se']:.1%} "
                              f"({r['reach_after_found_mean']:.1%} of {r['n_found']} that had "
                              "found it the episode before), closest "
-                             f"{r['min_distance_mean']:.2f} m" for r in summary
-                             if r["agent"] in ("random", config.agent,
-                                               f"{config.agent}_given_goal")))
+                             f"{r['min_distance_mean']:.2f} m" for r in tables["summary"]
+                             if r["agent"] in ("random", agent, f"{agent}_given_goal")))
     from experiments.plotting import plot_goal_trials
     steps = runs[0].trained_env_steps
-    written = write_trials(args.out, "goal", SUMMARY_COLUMNS, summary, TRACE_COLUMNS, traces,
-                           curves)
-    written["reached"] = write_csv(args.out / "goal_reached.csv", REACHED_COLUMNS, reached)
+    written = write_trials(args.out, "goal", SUMMARY_COLUMNS, tables["summary"], TRACE_COLUMNS,
+                           tables["trials"], tables["curves"])
+    written["reached"] = write_csv(args.out / "goal_reached.csv", REACHED_COLUMNS,
+                                   tables["reached"])
+    if tables["belief"]:
+        written["belief"] = write_csv(args.out / "goal_belief.csv", BELIEF_COLUMNS,
+                                      tables["belief"])
     return {**written,
-            "png": plot_goal_trials(traces, args.out / "goal_trials.png",
+            "png": plot_goal_trials(tables["trials"], args.out / "goal_trials.png",
                                     f"{ENV}, {args.learner}, {steps:,} env steps")}
 
 

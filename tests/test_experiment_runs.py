@@ -164,6 +164,11 @@ def test_velocity_trials(tmp_path):
     # each trained agent's training time beside its result; the random policy has none
     assert all(r["train_s"] > 0 for r in rows if r["agent"] != "random")
     assert all(r["train_s"] == "" for r in rows if r["agent"] == "random")
+    # the belief at each episode's end, for the belief agent only, every trial counted once
+    beliefs = read_csv(paths["belief"])
+    assert {r["agent"] for r in beliefs} == {"belief"}
+    assert [sum(r["n"] for r in beliefs if r["episode"] == e) for e in (1, 2)] == [4, 4]
+    assert all(r["belief_error_mean"] >= 0 and r["belief_std_mean"] > 0 for r in beliefs)
     traces = read_csv(paths["trials"])
     belief = [r for r in traces if r["agent"] == "belief"]
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_v"]) for r in belief)
@@ -195,6 +200,11 @@ def test_goal_trials(tmp_path):
         mine = [x["reached"] for x in reached
                 if (x["agent"], x["episode"]) == (r["agent"], r["episode"])]
         assert r["reach_rate_mean"] == pytest.approx(np.mean(mine))
+    # the belief at each episode's end, for the belief agent only, every trial counted once
+    beliefs = read_csv(paths["belief"])
+    assert {r["agent"] for r in beliefs} == {"belief"}
+    assert [sum(r["n"] for r in beliefs if r["episode"] == e) for e in (1, 2)] == [4, 4]
+    assert all(r["belief_error_mean"] >= 0 and r["belief_std_mean"] > 0 for r in beliefs)
     traces = read_csv(paths["trials"])
     belief = [r for r in traces if r["agent"] == "belief"]
     assert len(belief) == 2 * 100 and all(math.isfinite(r["belief_x"]) for r in belief)

@@ -442,6 +442,38 @@ def test_goal_summary_recovers_the_goal_from_the_reward(episodes):
         assert (r["goal_x"], r["goal_y"]) == tuple(goals[r["task"]])
 
 
+def test_goal_belief_rows_read_each_episodes_last_belief_by_outcome():
+    """The belief's error and std at each episode's last step, split by whether the episode
+    reached the goal, against a trial-by-trial loop over beliefs of known error."""
+    from envs.quadruped_semicircle import QuadrupedSemicircle
+    from experiments.goal_trials import belief_rows
+    env = QuadrupedSemicircle.__new__(QuadrupedSemicircle)
+    env.ctrl_cost, env.goal_radius = 0.1, 0.2
+    rng = np.random.default_rng(2)
+    s, t, n, episodes = 2, 8, 6, 2  # episodes of 4 steps
+    goals = rng.uniform(-1, 1, (n, 2))
+    actions = np.zeros((s, t, n, 8))
+    rewards = (rng.uniform(size=(s, t, n)) < 0.2).astype(float)  # on the goal at these steps
+    belief = np.concatenate([goals[None, None] + rng.normal(0, 0.3, (s, t, n, 2)),
+                             rng.normal(-1, 0.5, (s, t, n, 2))], axis=-1)
+    rows = belief_rows("belief", rewards, actions, belief, goals, env, episodes)
+    for e in range(episodes):
+        for found in (1, 0):
+            errors, stds = [], []
+            for i in range(s):
+                for j in range(n):
+                    if rewards[i, 4 * e:4 * e + 4, j].max() == found:
+                        last = belief[i, 4 * e + 3, j]
+                        errors.append(math.dist(last[:2], goals[j]))
+                        stds.append(math.sqrt(math.exp(last[2]) * math.exp(last[3])))
+            row, = [r for r in rows if (r["episode"], r["found"]) == (e + 1, found)]
+            assert row["n"] == len(errors) > 1
+            assert row["belief_error_mean"] == pytest.approx(np.mean(errors))
+            assert row["belief_std_mean"] == pytest.approx(np.mean(stds))
+            assert row["belief_error_se"] == pytest.approx(np.std(errors, ddof=1)
+                                                           / math.sqrt(len(errors)))
+
+
 def test_episode_returns_split_a_trial():
     from experiments.adaptation import episode_returns
     rewards = np.zeros((1, 6, 2))
