@@ -21,9 +21,9 @@ end, its mean's distance from the goal and its std, in the trials that did and d
 the goal in that episode; agents with a belief), goal_curves.csv (agent,
 env_steps, split, return_mean, return_band: each agent's learning curves, 95% bands over
 seeds) and goal_trials.png: the torso's path in each episode against the goal, with the
-belief's estimate of the goal. With `--given-goal-std S` each belief agent is measured a second
-time on the same tasks, its policy given the belief N(goal, S²) instead of its own
-(AGENT_given_goal): whether the policy would act on a belief that had found the goal.
+belief's estimate of the goal. With `--given-goal-std S [S ...]` each belief agent is measured
+again on the same tasks for each S, its policy given the belief N(goal, S²) instead of its own
+(AGENT_given_goal_S): whether the policy would act on a belief that had found the goal.
 
 The default preset is sized for one GPU/TPU; `--preset cpu` trains in the
 quadruped_semicircle cpu shape (64 envs, 200-step episodes; 3 vmapped seeds unless
@@ -77,10 +77,10 @@ class Args(ExperimentArgs):
     None: the sparse reward itself. Every reported return and rate is the sparse task's."""
     episodes_per_trial: int | None = None
     """episodes per trial in training and in the measured trials (None: the env's 2)"""
-    given_goal_std: float | None = None
-    """also measure each belief agent with its policy given a belief N(true goal, std²) per
-    coordinate in place of its belief network's (reported as AGENT_given_goal): does the
-    policy act on a belief that knows the goal? None: off"""
+    given_goal_std: tuple[float, ...] = ()
+    """also measure each belief agent, once per std, with its policy given the belief
+    N(true goal, std²) per coordinate in place of its belief network's (reported as
+    AGENT_given_goal_STD): does the policy act on a belief that knows the goal? (): off"""
 
     quick_tasks, full_tasks = 64, 256  # evaluation trials
     cpu_steps: ClassVar[dict[str, int]] = {"ppo": 8_000_000}
@@ -91,8 +91,8 @@ class Args(ExperimentArgs):
 def configs(args: Args) -> list:
     args.validate()
     check_positive(args, "plot_trials", "episodes_per_trial")
-    if args.given_goal_std is not None and not args.given_goal_std > 0:
-        raise ValueError(f"given_goal_std must be > 0 (None: off), got {args.given_goal_std}")
+    if not all(std > 0 for std in args.given_goal_std):
+        raise ValueError(f"given_goal_std must all be > 0, got {list(args.given_goal_std)}")
     out = [args.config(ENV, args.learner, agent=agent, episodes_per_trial=args.episodes_per_trial)
            for agent in args.agents]
     if args.training_reward is None:
@@ -233,11 +233,11 @@ def agent_tables(args: Args, trained, tasks, transitions, belief, key: jax.Array
                     args.plot_trials)]
     if belief is not None and trained.trainer.agent.task_info_spec.kind == "gaussian":
         out[0]["belief"] = belief_rows(config.agent, rewards, actions, belief, *shape)
-    if args.given_goal_std is not None and trained.trainer.agent.traits.has_belief:
-        _, given, _ = trained.trials_given_task(args.given_goal_std)(
-            trained.params, tasks, jax.random.fold_in(key, 3))
-        out.append(measured(f"{config.agent}_given_goal", *from_transitions(given), None,
-                            *shape, config.num_seeds, args.plot_trials))
+    for std in args.given_goal_std if trained.trainer.agent.traits.has_belief else ():
+        _, given, _ = trained.trials_given_task(std)(trained.params, tasks,
+                                                     jax.random.fold_in(key, 3))
+        out.append(measured(f"{config.agent}_given_goal_{std:g}", *from_transitions(given),
+                            None, *shape, config.num_seeds, args.plot_trials))
     for tables in out:
         tables["summary"] = with_train_time(tables["summary"], trained)
     return out
@@ -272,7 +272,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
                              f"({r['reach_after_found_mean']:.1%} of {r['n_found']} that had "
                              "found it the episode before), closest "
                              f"{r['min_distance_mean']:.2f} m" for r in tables["summary"]
-                             if r["agent"] in ("random", agent, f"{agent}_given_goal")))
+                             if r["agent"] == "random" or r["agent"].startswith(agent)))
     from experiments.plotting import plot_goal_trials
     steps = runs[0].trained_env_steps
     written = write_trials(args.out, "goal", SUMMARY_COLUMNS, tables["summary"], TRACE_COLUMNS,

@@ -185,11 +185,11 @@ def test_goal_trials(tmp_path):
     of the goal for the belief agent only."""
     args = goal_trials.Args(out=tmp_path, total_env_steps=800, curve_points=1, plot_trials=2,
                             num_envs=8, num_seeds=1, num_tasks=4, quick=True,
-                            given_goal_std=0.1)
+                            given_goal_std=(0.1,))
     paths = goal_trials.run(args, quiet)
     rows = read_csv(paths["summary"])
     assert tuple(rows[0]) == goal_trials.SUMMARY_COLUMNS
-    agents = ("random", "belief", "belief_given_goal")
+    agents = ("random", "belief", "belief_given_goal_0.1")
     assert [(r["agent"], r["episode"]) for r in rows] == [(a, e) for a in agents for e in (1, 2)]
     assert all(0 <= r["reach_rate_mean"] <= 1 and r["min_distance_mean"] > 0 for r in rows)
     assert [r["train_s"] > 0 for r in rows if r["agent"] != "random"] == [True] * 4

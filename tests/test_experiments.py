@@ -662,8 +662,8 @@ def test_goal_trials_gives_the_shaped_training_reward_to_every_agent():
     assert (four.episodes_per_trial, plain.episodes_per_trial) == (4, None)
     with pytest.raises(ValueError, match="episodes_per_trial must be positive, got 0"):
         configs(Args(preset="cpu", episodes_per_trial=0))
-    with pytest.raises(ValueError, match=r"given_goal_std must be > 0 \(None: off\), got -0.1"):
-        configs(Args(preset="cpu", given_goal_std=-0.1))
+    with pytest.raises(ValueError, match=r"given_goal_std must all be > 0, got \[0.1, -0.1\]"):
+        configs(Args(preset="cpu", given_goal_std=(0.1, -0.1)))
     bad, = configs(Args(preset="cpu", training_reward="dense"))
     with pytest.raises(ValueError, match=r"quadruped_semicircle training_reward must be None "
                                          r"or one of \('shaped',\)"):
