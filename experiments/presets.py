@@ -119,6 +119,8 @@ _CPU = {
     # it in 66% of episodes; the belief agent in 13-19%, no more than random, and it does
     # not return to a goal found in episode 1, nor with the per-module clip or four episodes
     # per trial, where it walks to the top of the arc every episode (README, goal trials).
+    # Its belief does localise a found goal (0.19 m off, std 0.11 m); given the true goal as
+    # its belief, the policy still reaches it in only 18-20% of episodes.
     "quadruped_semicircle": _Quick(steps={"ppo": 8_000_000, "svg0": _SVG_BODY_STEPS},
                                    num_envs=64, num_eval_envs=32,
                                    learner_changes={"ppo": {"rollout_length": 50,
