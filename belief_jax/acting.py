@@ -27,6 +27,7 @@ from belief_jax.types import ActorState, AgentInput, Rollout, RolloutSpec, Trans
 
 
 def _add_time(tree):
+    """A leading time axis of 1 on every leaf (None, an empty tree, stays None)."""
     return jax.tree.map(lambda a: a[None], tree)
 
 
@@ -132,7 +133,7 @@ class Acting:
         noise = sample_ib_noise(noise_key, self.agent.config, (num_envs,), self.deterministic_ib)
         given = self.given_belief(actor.env_state)
         carry, out = self.agent.apply(params, actor.carry, _add_time(x), _add_time(noise),
-                                      None if given is None else _add_time(given))
+                                      _add_time(given))
         out = jax.tree.map(lambda a: a[0], out)
         dist = policy_distribution(out.policy_params, self.agent.action_space,
                                    self.spec.squash_actions)
@@ -185,7 +186,7 @@ class Acting:
         given = self.given_belief(end_actor.env_state)
         _, out = self.agent.apply(params, end_actor.carry, _add_time(end_actor.next_input),
                                   _add_time(zero_noise),
-                                  None if given is None else _add_time(given))
+                                  _add_time(given))
         rollout = Rollout(transitions=transitions, start_carry=actor.carry,
                           last_value=out.value[0])
         return end_actor, rollout, completed
