@@ -101,27 +101,26 @@ def configs(args: Args) -> list:
             for c in out]
 
 
-def summary_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.ndarray,
-                 goals: np.ndarray, env, episodes: int, n_seeds: int) -> list[dict]:
+def summary_rows(agent: str, rewards: np.ndarray, reached: np.ndarray, xy: np.ndarray,
+                 goals: np.ndarray, n_seeds: int) -> list[dict]:
     """Per-episode goal rate, closest approach, travel and return from [S, T, N] rewards,
-    [S, T, N, A] actions, [S, T, N, 2] torso positions (before each step) and [N, 2] goals."""
-    on_goal = goal_indicator(rewards, actions, env)
+    [S, episodes, N] `episode_reached`, [S, T, N, 2] torso positions (before each step) and
+    [N, 2] goals."""
     distance = np.linalg.norm(xy - goals[None, None], axis=-1)
-    s, t, n = rewards.shape
-    length = t // episodes
+    s, episodes, n = reached.shape
+    length = rewards.shape[1] // episodes
     start = np.repeat(xy[:, ::length], length, axis=1)  # each episode's first position
     travel = np.linalg.norm(xy - start, axis=-1)
-    columns = {"reach_rate": per_episode(on_goal, episodes, np.max),
+    columns = {"reach_rate": [mean_se(rate) for rate in reached.mean(0)],
                "min_distance": per_episode(distance, episodes, np.min),
                "travel": per_episode(travel, episodes, np.max),
                "return": per_episode(rewards, episodes, np.sum)}
-    reached = episode_reached(on_goal, episodes)
     rows = []
     for e in range(episodes):
         row = dict(agent=agent, episode=e + 1, n_tasks=n, n_seeds=n_seeds,
                    **after_found(reached[:, e - 1] if e else None, reached[:, e]))
         for name, values in columns.items():
-            row[f"{name}_mean"], row[f"{name}_se"] = values[e]
+            row[f"{name}_mean"], row[f"{name}_se"] = (float(v) for v in values[e])
         rows.append(row)
     return rows
 
@@ -133,33 +132,33 @@ def goal_indicator(rewards: np.ndarray, actions: np.ndarray, env) -> np.ndarray:
     return (rewards + ctrl > 0.5).astype(np.float64)
 
 
-def episode_reached(on_goal: np.ndarray, episodes: int) -> np.ndarray:
-    """[S, episodes, N]: whether each episode of each trial reached the goal, from the
-    [S, T, N] per-step indicator."""
-    s, t, n = on_goal.shape
+def episode_reached(rewards: np.ndarray, actions: np.ndarray, env, episodes: int
+                    ) -> np.ndarray:
+    """[S, episodes, N]: whether each episode of each trial reached the goal, from [S, T, N]
+    rewards and [S, T, N, A] actions."""
+    s, t, n = rewards.shape
+    on_goal = goal_indicator(rewards, actions, env)
     return on_goal.reshape(s, episodes, t // episodes, n).max(2)
 
 
-def reached_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, goals: np.ndarray,
-                 env, episodes: int) -> list[dict]:
+def reached_rows(agent: str, reached: np.ndarray, goals: np.ndarray) -> list[dict]:
     """Per seed, task and episode: whether the goal was reached, with the goal, so that the
     episodes of a trial can be compared goal by goal (goal_reached.csv)."""
-    s, _, n = rewards.shape
-    reached = episode_reached(goal_indicator(rewards, actions, env), episodes)
+    s, episodes, n = reached.shape
     return [dict(agent=agent, seed=i, task=j, goal_x=float(goals[j, 0]),
                  goal_y=float(goals[j, 1]), episode=e + 1, reached=int(reached[i, e, j]))
             for i in range(s) for j in range(n) for e in range(episodes)]
 
 
-def belief_rows(agent: str, rewards: np.ndarray, actions: np.ndarray, belief: np.ndarray,
-                goals: np.ndarray, env, episodes: int) -> list[dict]:
+def belief_rows(agent: str, reached: np.ndarray, belief: np.ndarray, goals: np.ndarray
+                ) -> list[dict]:
     """Where the belief stands at each episode's last step (having seen every reward of the
     episode but the last), split by whether the episode reached the goal: the distance of its
     mean from the goal and its std (the geometric mean of the two coordinates'), ± s.e. over
-    the (seed, task) trials. From [S, T, N] rewards, [S, T, N, A] actions and the Gaussian
-    belief's [S, T, N, 4] parameters [mean, log_std]."""
-    reached = episode_reached(goal_indicator(rewards, actions, env), episodes)
-    length = rewards.shape[1] // episodes
+    the (seed, task) trials. From [S, episodes, N] `episode_reached` and the Gaussian belief's
+    [S, T, N, 4] parameters [mean, log_std]."""
+    episodes = reached.shape[1]
+    length = belief.shape[1] // episodes
     last = belief[:, length - 1::length]  # [S, episodes, N, 4]
     error = np.linalg.norm(last[..., :2] - goals[None, None], axis=-1)
     std = np.exp(last[..., 2:4].mean(-1))
@@ -204,13 +203,18 @@ def trace_rows(agent: str, xy: np.ndarray, goals: np.ndarray, belief, episode_le
 
 
 def measured(agent: str, rewards: np.ndarray, actions: np.ndarray, xy: np.ndarray, belief,
-             goals: np.ndarray, env, episodes: int, n_seeds: int, plot_trials: int
-             ) -> dict[str, list[dict]]:
-    """One policy's summary, goal_reached and trace rows from its [S, T, N] trials."""
-    return {"summary": summary_rows(agent, rewards, actions, xy, goals, env, episodes,
-                                    n_seeds),
-            "reached": reached_rows(agent, rewards, actions, goals, env, episodes),
-            "trials": trace_rows(agent, xy, goals, belief, env.episode_length, plot_trials)}
+             goals: np.ndarray, trial_env, n_seeds: int, plot_trials: int,
+             gaussian_belief: bool = False) -> dict[str, list[dict]]:
+    """One policy's summary, goal_reached and trace rows from its [S, T, N] trials, and its
+    goal_belief rows where `belief` holds a Gaussian belief's parameters."""
+    env = trial_env.env
+    reached = episode_reached(rewards, actions, env, trial_env.episodes_per_trial)
+    tables = {"summary": summary_rows(agent, rewards, reached, xy, goals, n_seeds),
+              "reached": reached_rows(agent, reached, goals),
+              "trials": trace_rows(agent, xy, goals, belief, env.episode_length, plot_trials)}
+    if gaussian_belief:
+        tables["belief"] = belief_rows(agent, reached, belief, goals)
+    return tables
 
 
 def from_transitions(transitions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,20 +228,16 @@ def agent_tables(args: Args, trained, tasks, transitions, belief, key: jax.Array
                  ) -> list[dict[str, list[dict]]]:
     """The trained agent's tables, and with --given-goal-std those of the same agent given
     the goal as its belief (the same tasks and key as its own trials: a paired comparison)."""
-    env = trained.trainer.eval_env.env
-    config = trained.config
-    shape = (np.asarray(tasks.goal, np.float64), env,
-             config.episodes_per_trial or env.default_episodes_per_trial)
-    rewards, actions, xy = from_transitions(transitions)
-    out = [measured(config.agent, rewards, actions, xy, belief, *shape, config.num_seeds,
-                    args.plot_trials)]
-    if belief is not None and trained.trainer.agent.task_info_spec.kind == "gaussian":
-        out[0]["belief"] = belief_rows(config.agent, rewards, actions, belief, *shape)
+    config, agent = trained.config, trained.trainer.agent
+    trials = (np.asarray(tasks.goal, np.float64), trained.trainer.eval_env, config.num_seeds,
+              args.plot_trials)
+    gaussian = belief is not None and agent.task_info_spec.kind == "gaussian"
+    out = [measured(config.agent, *from_transitions(transitions), belief, *trials, gaussian)]
     for std in args.given_goal_std if trained.trainer.agent.traits.has_belief else ():
         _, given, _ = trained.trials_given_task(std)(trained.params, tasks,
                                                      jax.random.fold_in(key, 3))
         out.append(measured(f"{config.agent}_given_goal_{std:g}", *from_transitions(given),
-                            None, *shape, config.num_seeds, args.plot_trials))
+                            None, *trials))
     for tables in out:
         tables["summary"] = with_train_time(tables["summary"], trained)
     return out
@@ -247,12 +247,11 @@ def random_tables(args: Args, trained, tasks, key: jax.Array) -> dict[str, list[
     """The uniformly random policy on the same tasks."""
     trial_env = trained.trainer.eval_env
     env = trial_env.env
-    episodes = trained.config.episodes_per_trial or env.default_episodes_per_trial
-    rewards, actions, obs = random_policy_trials(trial_env, env.action_space, tasks,
-                                                 jax.random.fold_in(key, 4),
-                                                 episodes * env.episode_length)
+    rewards, actions, obs = random_policy_trials(
+        trial_env, env.action_space, tasks, jax.random.fold_in(key, 4),
+        trial_env.episodes_per_trial * env.episode_length)
     return measured("random", rewards, actions, obs[..., :2], None,
-                    np.asarray(tasks.goal, np.float64), env, episodes, 1, args.plot_trials)
+                    np.asarray(tasks.goal, np.float64), trial_env, 1, args.plot_trials)
 
 
 def run(args: Args, log=print) -> dict[str, Path]:

@@ -107,7 +107,7 @@ def run(args: Args, log=print) -> dict[str, Path]:
         config, trial_env = trained.config, trained.trainer.eval_env
         curves += curve_rows(trained, agent=config.agent)
         env = trial_env.env
-        episodes = config.episodes_per_trial or env.default_episodes_per_trial
+        episodes = trial_env.episodes_per_trial
         if not summary:
             rewards, actions, _ = random_policy_trials(trial_env, env.action_space, tasks,
                                                        jax.random.fold_in(key, 4),

@@ -400,7 +400,7 @@ def test_goal_summary_recovers_the_goal_from_the_reward(episodes):
     reward rule out of known positions, against the positions themselves; the closest
     approach and the travel from each episode's start from the positions."""
     from envs.quadruped_semicircle import QuadrupedSemicircle
-    from experiments.goal_trials import reached_rows, summary_rows
+    from experiments.goal_trials import episode_reached, reached_rows, summary_rows
     env = QuadrupedSemicircle.__new__(QuadrupedSemicircle)  # the reward rule needs no physics
     env.ctrl_cost, env.goal_radius = 0.1, 0.2
     rng = np.random.default_rng(1)
@@ -411,7 +411,8 @@ def test_goal_summary_recovers_the_goal_from_the_reward(episodes):
     rewards = np.asarray(jax.vmap(env.reward)(
         xy.reshape(-1, 2), np.broadcast_to(goals, xy.shape).reshape(-1, 2),
         actions.reshape(-1, a))).reshape(s, t, n)
-    rows = summary_rows("belief", rewards, actions, xy, goals, env, episodes, s)
+    reached_per_episode = episode_reached(rewards, actions, env, episodes)
+    rows = summary_rows("belief", rewards, reached_per_episode, xy, goals, s)
     inside = np.linalg.norm(xy - goals, axis=-1) <= 0.2
     assert 0 < inside.mean() < 1
     for e, row in enumerate(rows):
@@ -434,7 +435,7 @@ def test_goal_summary_recovers_the_goal_from_the_reward(episodes):
         assert rows[e]["reach_after_found_mean"] == pytest.approx(sum(again) / len(again))
     assert math.isnan(rows[0]["reach_after_found_mean"]) and rows[0]["n_found"] == 0
     # goal_reached.csv: each (seed, task, episode) once, against the positions
-    per_trial = reached_rows("belief", rewards, actions, goals, env, episodes)
+    per_trial = reached_rows("belief", reached_per_episode, goals)
     assert len(per_trial) == s * n * episodes
     for r in per_trial:
         steps = slice(4 * r["episode"] - 4, 4 * r["episode"])
@@ -446,7 +447,7 @@ def test_goal_belief_rows_read_each_episodes_last_belief_by_outcome():
     """The belief's error and std at each episode's last step, split by whether the episode
     reached the goal, against a trial-by-trial loop over beliefs of known error."""
     from envs.quadruped_semicircle import QuadrupedSemicircle
-    from experiments.goal_trials import belief_rows
+    from experiments.goal_trials import belief_rows, episode_reached
     env = QuadrupedSemicircle.__new__(QuadrupedSemicircle)
     env.ctrl_cost, env.goal_radius = 0.1, 0.2
     rng = np.random.default_rng(2)
@@ -456,7 +457,8 @@ def test_goal_belief_rows_read_each_episodes_last_belief_by_outcome():
     rewards = (rng.uniform(size=(s, t, n)) < 0.2).astype(float)  # on the goal at these steps
     belief = np.concatenate([goals[None, None] + rng.normal(0, 0.3, (s, t, n, 2)),
                              rng.normal(-1, 0.5, (s, t, n, 2))], axis=-1)
-    rows = belief_rows("belief", rewards, actions, belief, goals, env, episodes)
+    rows = belief_rows("belief", episode_reached(rewards, actions, env, episodes), belief,
+                       goals)
     for e in range(episodes):
         for found in (1, 0):
             errors, stds = [], []
