@@ -10,7 +10,11 @@ and generalisation_ENV.png per env.
 The default preset is sized for one GPU/TPU (3 seeds, 50M env steps per run, 10 to 10,000
 tasks); `--quick` runs on a laptop CPU in about 5 minutes (1 seed, 4 and 64 tasks; bandit 300k
 env steps, numpad 200k with 100-step episodes, quadruped_semicircle 8k with 50-step episodes
-and 16 envs), far from converged: a smoke test of the pipeline."""
+and 16 envs), far from converged: a smoke test of the pipeline. `--preset cpu` (3 seeds)
+learns on a 2-core CPU, one env and one training-set size per command (`--envs ENV
+--num-train-tasks N`): bandit about 4 minutes at `--total-env-steps 1000000`, numpad (12M env
+steps) 33 minutes and quadruped_semicircle (3M) 28 minutes per size; the README's row 4 joins
+the sizes with experiments/results/combine_generalisation.py."""
 from __future__ import annotations
 
 import dataclasses
