@@ -3,10 +3,10 @@ script, not a tested module). From the repository root:
 
     python experiments/results/supervision_cheetah_seeds/combine.py
 
-Seeds 0-6 ran `balanced` MJX physics (…_seed0_balanced, …_seed1 to …_seed6; seeds 3 to 6
-on 2026-12-07); the first seed-0 run (experiments/results/supervision_cheetah_cpu) ran
-`accurate` and is listed apart, outside the means. The same cpu shape, 20 training tasks,
-1,302,400 env steps per variant.
+Seeds 0-7 ran `balanced` MJX physics (…_seed0_balanced, …_seed1 to …_seed7; seeds 3 to 6
+on 2026-12-07, seed 7 on 2026-12-08 on another CPU); the first seed-0 run
+(experiments/results/supervision_cheetah_cpu) ran `accurate` and is listed apart, outside
+the means. The same cpu shape, 20 training tasks, 1,302,400 env steps per variant.
 Writes supervision_cheetah_seeds.csv (per seed and variant, then the mean and its standard
 error over the `balanced` seeds, and the embedding − none difference per seed and over seeds)
 and supervision_cheetah_seeds.png."""
@@ -26,7 +26,8 @@ RUNS = {"0": RESULTS / "supervision_cheetah_cpu_seed0_balanced",
         "3": RESULTS / "supervision_cheetah_cpu_seed3",
         "4": RESULTS / "supervision_cheetah_cpu_seed4",
         "5": RESULTS / "supervision_cheetah_cpu_seed5",
-        "6": RESULTS / "supervision_cheetah_cpu_seed6"}
+        "6": RESULTS / "supervision_cheetah_cpu_seed6",
+        "7": RESULTS / "supervision_cheetah_cpu_seed7"}
 APART = {"0 (accurate)": RESULTS / "supervision_cheetah_cpu"}
 VARIANTS = ("none", "embedding")
 
