@@ -233,7 +233,7 @@ def agent_tables(args: Args, trained, tasks, transitions, belief, key: jax.Array
               args.plot_trials)
     gaussian = belief is not None and agent.task_info_spec.kind == "gaussian"
     out = [measured(config.agent, *from_transitions(transitions), belief, *trials, gaussian)]
-    for std in args.given_goal_std if trained.trainer.agent.traits.has_belief else ():
+    for std in args.given_goal_std if agent.traits.has_belief else ():
         _, given, _ = trained.trials_given_task(std)(trained.params, tasks,
                                                      jax.random.fold_in(key, 3))
         out.append(measured(f"{config.agent}_given_goal_{std:g}", *from_transitions(given),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for experiments
 
+from experiments.common import write_csv  # noqa: E402
 from experiments.plotting import plot_gap  # noqa: E402
 
 
@@ -26,26 +27,21 @@ def sizes(root: Path) -> list[Path]:
     return [p.parent for p in found]
 
 
-def read(root: Path, name: str) -> tuple[list[str], list[dict]]:
+def read(runs: list[Path], name: str) -> tuple[list[str], list[dict]]:
     columns, rows = [], []
-    for size in sizes(root):
-        with open(size / f"generalisation_{name}.csv") as f:
+    for run in runs:
+        with open(run / f"generalisation_{name}.csv") as f:
             reader = csv.DictReader(f)
             columns, rows = reader.fieldnames, rows + list(reader)
     return columns, rows
 
 
-def write(root: Path, name: str, columns: list[str], rows: list[dict]) -> None:
-    with open(root / f"generalisation_{name}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def main(root: Path) -> None:
-    for name in ("results", "curves"):
-        write(root, name, *read(root, name))
-    _, results = read(root, "results")
+    runs = sizes(root)
+    tables = {name: read(runs, name) for name in ("results", "curves")}
+    for name, (columns, rows) in tables.items():
+        write_csv(root / f"generalisation_{name}.csv", columns, rows)
+    results = tables["results"][1]
     numeric = [{k: (v if k == "env" else float(v)) for k, v in r.items()} for r in results]
     for r in numeric:
         r["num_train_tasks"] = int(r["num_train_tasks"])
